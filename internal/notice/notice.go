@@ -1,0 +1,173 @@
+// Package notice holds personal-data-breach notice drafts: the facts a data
+// processor owes its controllers under GDPR Art. 33(2)–(3), the templates that
+// turn them into an email, validation, rendering and the content hash that
+// approvers sign off on.
+package notice
+
+import "time"
+
+// Fields is what a notice tells the controller about the incident.
+type Fields struct {
+	// Reference identifies the incident in every exchange with the controller.
+	Reference string `json:"reference"`
+	// Title is a one-line name for the incident.
+	Title string `json:"title"`
+	// AwareAt is when the processor became aware of the breach.
+	AwareAt time.Time `json:"aware_at"`
+	// Nature describes what happened (Art. 33(3)(a)).
+	Nature string `json:"nature"`
+	// DataCategories lists the categories of personal data concerned (Art. 33(3)(a)).
+	DataCategories []string `json:"data_categories"`
+	// DataSubjectCategories lists the categories of data subjects concerned (Art. 33(3)(a)).
+	DataSubjectCategories []string `json:"data_subject_categories"`
+	// ApproxDataSubjects is the approximate number of data subjects concerned (Art. 33(3)(a)).
+	ApproxDataSubjects int64 `json:"approx_data_subjects"`
+	// ApproxRecords is the approximate number of personal data records concerned (Art. 33(3)(a)).
+	ApproxRecords int64 `json:"approx_records"`
+	// Contact is the DPO or other contact point for more information (Art. 33(3)(b)).
+	Contact ContactPoint `json:"contact_point"`
+	// LikelyConsequences describes the likely consequences of the breach (Art. 33(3)(c)).
+	LikelyConsequences string `json:"likely_consequences"`
+	// MeasuresTaken describes what has been done to address the breach (Art. 33(3)(d)).
+	MeasuresTaken string `json:"measures_taken"`
+	// MeasuresProposed describes further measures, including mitigation of adverse effects (Art. 33(3)(d)).
+	MeasuresProposed string `json:"measures_proposed"`
+	// AdditionalInformation is optional free text shown after the required elements.
+	AdditionalInformation string `json:"additional_information,omitempty"`
+}
+
+// ContactPoint is the person or office a controller can ask for more information.
+type ContactPoint struct {
+	// Name is the person or office to contact, e.g. "Jane Doe" or "Privacy Office".
+	Name string `json:"name"`
+	// Role is an optional function or team, e.g. "Data Protection Officer".
+	Role string `json:"role,omitempty"`
+	// Email is the contact's email address; Email or Phone is required.
+	Email string `json:"email,omitempty"`
+	// Phone is the contact's phone number; Email or Phone is required.
+	Phone string `json:"phone,omitempty"`
+}
+
+// String renders the contact point on one line, skipping empty parts.
+func (c ContactPoint) String() string {
+	out := ""
+	for _, part := range []string{c.Name, c.Role, c.Email, c.Phone} {
+		if part == "" {
+			continue
+		}
+		if out != "" {
+			out += ", "
+		}
+		out += part
+	}
+	return out
+}
+
+// Draft is a notice awaiting approval: its fields and any per-locale template overrides.
+type Draft struct {
+	// Fields are the facts the notice states.
+	Fields Fields `json:"fields"`
+	// Templates overrides the default templates, keyed by a supported locale code ("en", "it", …).
+	Templates map[string]Template `json:"templates,omitempty"`
+}
+
+// Template holds the sources of one locale's notice; an empty part keeps the default.
+type Template struct {
+	// Subject is a text/template source for the subject line.
+	Subject string `json:"subject,omitempty"`
+	// Text is a text/template source for the plain-text body.
+	Text string `json:"text,omitempty"`
+	// HTML is an html/template source for the HTML body.
+	HTML string `json:"html,omitempty"`
+}
+
+// Stable names of the elements a notice must contain; they appear in validation errors.
+const (
+	// ElementReference names Fields.Reference.
+	ElementReference = "reference"
+	// ElementTitle names Fields.Title.
+	ElementTitle = "title"
+	// ElementAwareAt names Fields.AwareAt.
+	ElementAwareAt = "aware_at"
+	// ElementNature names Fields.Nature.
+	ElementNature = "nature"
+	// ElementDataCategories names Fields.DataCategories.
+	ElementDataCategories = "data_categories"
+	// ElementDataSubjectCategories names Fields.DataSubjectCategories.
+	ElementDataSubjectCategories = "data_subject_categories"
+	// ElementApproxDataSubjects names Fields.ApproxDataSubjects.
+	ElementApproxDataSubjects = "approx_data_subjects"
+	// ElementApproxRecords names Fields.ApproxRecords.
+	ElementApproxRecords = "approx_records"
+	// ElementContactPoint names Fields.Contact.
+	ElementContactPoint = "contact_point"
+	// ElementLikelyConsequences names Fields.LikelyConsequences.
+	ElementLikelyConsequences = "likely_consequences"
+	// ElementMeasuresTaken names Fields.MeasuresTaken.
+	ElementMeasuresTaken = "measures_taken"
+	// ElementMeasuresProposed names Fields.MeasuresProposed.
+	ElementMeasuresProposed = "measures_proposed"
+	// ElementAdditionalInformation names Fields.AdditionalInformation (optional).
+	ElementAdditionalInformation = "additional_information"
+	// ElementAckURL names the per-recipient acknowledgement link a body template must show.
+	ElementAckURL = "ack_url"
+	// ElementTemplates names the Draft.Templates overrides in validation problems.
+	ElementTemplates = "templates"
+)
+
+// requiredElements is the canonical order in which missing elements are reported.
+var requiredElements = []string{
+	ElementReference,
+	ElementTitle,
+	ElementAwareAt,
+	ElementNature,
+	ElementDataCategories,
+	ElementDataSubjectCategories,
+	ElementApproxDataSubjects,
+	ElementApproxRecords,
+	ElementContactPoint,
+	ElementLikelyConsequences,
+	ElementMeasuresTaken,
+	ElementMeasuresProposed,
+}
+
+// RequiredElements returns the stable names of every element a draft must carry, in report order.
+func RequiredElements() []string {
+	return append([]string(nil), requiredElements...)
+}
+
+// elementLabels reads each element name for a person.
+var elementLabels = map[string]string{
+	ElementReference:             "incident reference",
+	ElementTitle:                 "incident title",
+	ElementAwareAt:               "time the breach was discovered",
+	ElementNature:                "nature of the breach",
+	ElementDataCategories:        "categories of personal data concerned",
+	ElementDataSubjectCategories: "categories of data subjects concerned",
+	ElementApproxDataSubjects:    "approximate number of data subjects",
+	ElementApproxRecords:         "approximate number of personal data records",
+	ElementContactPoint:          "contact point (name and email or phone)",
+	ElementLikelyConsequences:    "likely consequences of the breach",
+	ElementMeasuresTaken:         "measures taken",
+	ElementMeasuresProposed:      "measures proposed, including mitigation",
+	ElementAdditionalInformation: "additional information",
+	ElementTemplates:             "templates",
+	ElementAckURL:                "acknowledgement link",
+}
+
+// templateFields maps each element a template must show to the TemplateData field holding it.
+var templateFields = map[string]string{
+	ElementReference:             "Reference",
+	ElementTitle:                 "Title",
+	ElementAwareAt:               "AwareAt",
+	ElementNature:                "Nature",
+	ElementDataCategories:        "DataCategories",
+	ElementDataSubjectCategories: "DataSubjectCategories",
+	ElementApproxDataSubjects:    "ApproxDataSubjects",
+	ElementApproxRecords:         "ApproxRecords",
+	ElementContactPoint:          "Contact",
+	ElementLikelyConsequences:    "LikelyConsequences",
+	ElementMeasuresTaken:         "MeasuresTaken",
+	ElementMeasuresProposed:      "MeasuresProposed",
+	ElementAckURL:                "AckURL",
+}

@@ -1,0 +1,201 @@
+package notice
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Rendered is a notice rendered for one locale; per-recipient values are SendGrid
+// substitution tags until Substitutions (or RenderFor) fills them in.
+type Rendered struct {
+	// Locale is the supported locale code the notice was rendered in.
+	Locale string `json:"locale"`
+	// Subject is the subject line; it may hold text substitution tags.
+	Subject string `json:"subject"`
+	// Text is the plain-text body; it holds text substitution tags.
+	Text string `json:"text"`
+	// HTML is the HTML body; it holds the _html substitution tags.
+	HTML string `json:"html"`
+}
+
+// Render validates the draft and renders it in the supported locale closest to locale,
+// leaving substitution tags where per-recipient values go. Equal drafts render to
+// byte-identical output.
+func Render(d Draft, locale string) (Rendered, error) {
+	if err := Validate(d); err != nil {
+		return Rendered{}, err
+	}
+	loc := NormalizeLocale(locale)
+	p, err := parsedFor(d, loc)
+	if err != nil {
+		return Rendered{}, err
+	}
+	// The sentinels that mark placeholders are derived from the content itself, so no
+	// field can contain them and the output stays deterministic.
+	return execute(p, d.Fields, loc, ContentHash(d)[:16])
+}
+
+// RenderFor renders the draft for one recipient with every substitution applied, as the
+// recipient will read it.
+func RenderFor(d Draft, r Recipient) (Rendered, error) {
+	if err := r.Validate(); err != nil {
+		return Rendered{}, err
+	}
+	out, err := Render(d, r.Locale)
+	if err != nil {
+		return Rendered{}, err
+	}
+	subs := Substitutions(r)
+	pairs := make([]string, 0, 2*len(subs))
+	for _, tag := range tags {
+		pairs = append(pairs, tag, subs[tag])
+	}
+	rep := strings.NewReplacer(pairs...)
+	out.Subject = rep.Replace(out.Subject)
+	out.Text = rep.Replace(out.Text)
+	out.HTML = rep.Replace(out.HTML)
+	return out, nil
+}
+
+// renderError tells which template part failed to execute.
+type renderError struct {
+	part string
+	err  error
+}
+
+func (e *renderError) Error() string { return e.err.Error() }
+func (e *renderError) Unwrap() error { return e.err }
+
+func partOf(err error) string {
+	var re *renderError
+	if errors.As(err, &re) {
+		return re.part
+	}
+	return ""
+}
+
+// placeholder is one per-recipient value: its TemplateData field and its text and HTML tags.
+type placeholder struct {
+	name     string
+	textTag  string
+	htmlTag  string
+	setField func(v *TemplateData, s string)
+}
+
+var placeholderList = []placeholder{
+	{"tenantname", TagTenantName, TagTenantNameHTML, func(v *TemplateData, s string) { v.TenantName = s }},
+	{"ackurl", TagAckURL, TagAckURLHTML, func(v *TemplateData, s string) { v.AckURL = s }},
+	{"deadline", TagDeadline, TagDeadlineHTML, func(v *TemplateData, s string) { v.Deadline = s }},
+}
+
+// execute runs one locale's templates over the fields. Placeholders render as alphanumeric
+// sentinels that survive every html/template context unchanged; anything in the output
+// that could be read as a substitution tag is then neutralised, and only then are the
+// sentinels swapped for the real tags.
+func execute(p *parsedTemplate, f Fields, loc, nonce string) (Rendered, error) {
+	data := templateData(f, loc)
+	textPairs := make([]string, 0, 2*len(placeholderList))
+	htmlPairs := make([]string, 0, 2*len(placeholderList))
+	for _, ph := range placeholderList {
+		sentinel := "Q" + nonce + "Q" + ph.name + "Q"
+		ph.setField(&data, sentinel)
+		textPairs = append(textPairs, sentinel, ph.textTag)
+		htmlPairs = append(htmlPairs, sentinel, ph.htmlTag)
+	}
+	textRep, htmlRep := strings.NewReplacer(textPairs...), strings.NewReplacer(htmlPairs...)
+
+	var subject, text, html bytes.Buffer
+	if err := p.subject.Execute(&subject, data); err != nil {
+		return Rendered{}, &renderError{PartSubject, fmt.Errorf("render %s subject: %w", loc, err)}
+	}
+	if err := p.text.Execute(&text, data); err != nil {
+		return Rendered{}, &renderError{PartText, fmt.Errorf("render %s text: %w", loc, err)}
+	}
+	if err := p.html.Execute(&html, data); err != nil {
+		return Rendered{}, &renderError{PartHTML, fmt.Errorf("render %s html: %w", loc, err)}
+	}
+	return Rendered{
+		Locale:  loc,
+		Subject: textRep.Replace(neutralise(strings.Join(strings.Fields(subject.String()), " "))),
+		Text:    textRep.Replace(neutralise(tidyText(text.String()))),
+		HTML:    htmlRep.Replace(neutralise(html.String())),
+	}, nil
+}
+
+// templateData prepares the fields for templates in one locale.
+func templateData(f Fields, loc string) TemplateData {
+	return TemplateData{
+		Locale:                loc,
+		Reference:             strings.TrimSpace(f.Reference),
+		Title:                 strings.TrimSpace(f.Title),
+		AwareAt:               FormatTime(f.AwareAt, loc),
+		Nature:                tidyField(f.Nature),
+		DataCategories:        tidyList(f.DataCategories),
+		DataSubjectCategories: tidyList(f.DataSubjectCategories),
+		ApproxDataSubjects:    FormatCount(f.ApproxDataSubjects, loc),
+		ApproxRecords:         FormatCount(f.ApproxRecords, loc),
+		Contact: ContactPoint{
+			Name:  strings.TrimSpace(f.Contact.Name),
+			Role:  strings.TrimSpace(f.Contact.Role),
+			Email: strings.TrimSpace(f.Contact.Email),
+			Phone: strings.TrimSpace(f.Contact.Phone),
+		},
+		LikelyConsequences:    tidyField(f.LikelyConsequences),
+		MeasuresTaken:         tidyField(f.MeasuresTaken),
+		MeasuresProposed:      tidyField(f.MeasuresProposed),
+		AdditionalInformation: tidyField(f.AdditionalInformation),
+	}
+}
+
+func tidyField(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.ReplaceAll(s, "\r", "\n")
+	return strings.TrimSpace(s)
+}
+
+func tidyList(items []string) []string {
+	out := make([]string, 0, len(items))
+	for _, it := range items {
+		if it = strings.TrimSpace(it); it != "" {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// tidyText trims trailing blanks from every line, keeps at most one blank line in a row
+// and ends the text with a single newline.
+func tidyText(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.ReplaceAll(s, "\r", "\n")
+	var b strings.Builder
+	blank := true
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimRight(l, " \t")
+		if l == "" {
+			if !blank {
+				b.WriteString("\n")
+			}
+			blank = true
+			continue
+		}
+		b.WriteString(l)
+		b.WriteString("\n")
+		blank = false
+	}
+	return strings.TrimRight(b.String(), "\n") + "\n"
+}
+
+// tagMarker matches the part every substitution tag shares, in any letter case.
+var tagMarker = regexp.MustCompile(`(?i)bf_`)
+
+// neutralise breaks every tag marker with a zero-width space, so text that merely looks
+// like a substitution tag reads the same but is never substituted.
+func neutralise(s string) string {
+	return tagMarker.ReplaceAllStringFunc(s, func(m string) string {
+		return m[:2] + "\u200b" + m[2:]
+	})
+}

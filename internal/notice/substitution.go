@@ -1,0 +1,102 @@
+package notice
+
+import (
+	"errors"
+	"fmt"
+	"html"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// SendGrid substitution tags in rendered notices. Text tags appear in the subject and
+// plain-text body; _html tags appear in the HTML body and carry HTML-escaped values.
+const (
+	// TagTenantName is the recipient tenant's name, as plain text.
+	TagTenantName = "-bf_tenant_name-"
+	// TagTenantNameHTML is the recipient tenant's name, HTML-escaped.
+	TagTenantNameHTML = "-bf_tenant_name_html-"
+	// TagAckURL is the recipient's acknowledgement link, as plain text.
+	TagAckURL = "-bf_ack_url-"
+	// TagAckURLHTML is the recipient's acknowledgement link, HTML-escaped.
+	TagAckURLHTML = "-bf_ack_url_html-"
+	// TagDeadline is the tenant's notification deadline, as plain text.
+	TagDeadline = "-bf_deadline-"
+	// TagDeadlineHTML is the tenant's notification deadline, HTML-escaped.
+	TagDeadlineHTML = "-bf_deadline_html-"
+)
+
+// tags lists every substitution tag in a fixed order.
+var tags = []string{TagTenantName, TagTenantNameHTML, TagAckURL, TagAckURLHTML, TagDeadline, TagDeadlineHTML}
+
+// Tags returns every substitution tag a rendered notice may contain.
+func Tags() []string {
+	return append([]string(nil), tags...)
+}
+
+// MaxTenantNameLen bounds a recipient tenant's name.
+const MaxTenantNameLen = 200
+
+// ErrInvalidRecipient is matched (errors.Is) by errors from Recipient.Validate.
+var ErrInvalidRecipient = errors.New("invalid notice recipient")
+
+// Recipient is what differs between the tenants receiving the same rendered notice.
+type Recipient struct {
+	// TenantName is the tenant's display name.
+	TenantName string `json:"tenant_name"`
+	// AckURL is the tenant's acknowledgement link (absolute http or https).
+	AckURL string `json:"ack_url"`
+	// Deadline is the tenant's notification deadline; zero reads as "not specified".
+	Deadline time.Time `json:"deadline"`
+	// Locale is the tenant's locale, e.g. "it-IT".
+	Locale string `json:"locale"`
+}
+
+// Validate checks the recipient's name and acknowledgement link.
+func (r Recipient) Validate() error {
+	var problems []string
+	if strings.TrimSpace(r.TenantName) == "" {
+		problems = append(problems, "tenant name is empty")
+	} else if msg := checkText(r.TenantName, MaxTenantNameLen, false); msg != "" {
+		problems = append(problems, "tenant name "+msg)
+	}
+	if !validAckURL(r.AckURL) {
+		problems = append(problems, "acknowledgement link must be an absolute http or https URL")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrInvalidRecipient, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func validAckURL(s string) bool {
+	if s == "" || !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
+// Substitutions returns one recipient's SendGrid substitutions for a rendered notice:
+// every tag from Tags mapped to its value. Values are neutralised so they never contain a
+// tag, and the _html values are HTML-escaped. An unusable acknowledgement link maps to an
+// empty value rather than to anything a mail client could follow.
+func Substitutions(r Recipient) map[string]string {
+	loc := NormalizeLocale(r.Locale)
+	name := neutralise(strings.Join(strings.Fields(r.TenantName), " "))
+	deadline := FormatTime(r.Deadline, loc)
+	ack := ""
+	if validAckURL(r.AckURL) {
+		// Percent-encoding the underscore keeps the link working while breaking the marker.
+		ack = tagMarker.ReplaceAllStringFunc(r.AckURL, func(m string) string { return m[:2] + "%5F" })
+	}
+	return map[string]string{
+		TagTenantName:     name,
+		TagTenantNameHTML: html.EscapeString(name),
+		TagAckURL:         ack,
+		TagAckURLHTML:     html.EscapeString(ack),
+		TagDeadline:       deadline,
+		TagDeadlineHTML:   html.EscapeString(deadline),
+	}
+}
