@@ -66,7 +66,10 @@ type renderError struct {
 	err  error
 }
 
+// Error returns the underlying execution error's message.
 func (e *renderError) Error() string { return e.err.Error() }
+
+// Unwrap exposes the underlying execution error.
 func (e *renderError) Unwrap() error { return e.err }
 
 func partOf(err error) string {
