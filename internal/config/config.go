@@ -1,0 +1,215 @@
+// Package config reads breachflow's settings from the environment and flags and checks
+// them, reporting every bad value at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Config holds every setting of every role.
+type Config struct {
+	DatabaseURL       string
+	TemporalAddress   string
+	TemporalNamespace string
+	TaskQueue         string
+	SendGridAPIKey    string
+	SendGridAPIURL    string
+	SendGridTimeout   time.Duration
+	WebhookPublicKey  string
+	MailFrom          string
+	Listen            string
+	PublicURL         string
+	MailsinkListen    string
+	LogLevel          string
+	LogFormat         string
+}
+
+// setting describes one configuration value: its environment variable, flag and default.
+type setting struct {
+	env, flag, def, usage string
+	str                   *string
+	dur                   *time.Duration
+	check                 func(string) error
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		{env: "DATABASE_URL", flag: "database-url", def: "postgres://postgres@127.0.0.1:5432/breachflow?sslmode=disable",
+			usage: "PostgreSQL URL", str: &c.DatabaseURL, check: checkPostgresURL},
+		{env: "TEMPORAL_ADDRESS", flag: "temporal-address", def: "127.0.0.1:7233",
+			usage: "Temporal frontend host:port", str: &c.TemporalAddress, check: checkHostPort},
+		{env: "TEMPORAL_NAMESPACE", flag: "temporal-namespace", def: "default",
+			usage: "Temporal namespace", str: &c.TemporalNamespace, check: checkName},
+		{env: "BREACHFLOW_TASK_QUEUE", flag: "task-queue", def: "breachflow",
+			usage: "Temporal task queue", str: &c.TaskQueue, check: checkName},
+		{env: "SENDGRID_API_KEY", flag: "sendgrid-api-key", def: "",
+			usage: "SendGrid API key", str: &c.SendGridAPIKey},
+		{env: "SENDGRID_API_URL", flag: "sendgrid-api-url", def: "https://api.sendgrid.com",
+			usage: "SendGrid API base URL", str: &c.SendGridAPIURL, check: checkHTTPURL},
+		{env: "SENDGRID_TIMEOUT", flag: "sendgrid-timeout", def: "30s",
+			usage: "timeout of one SendGrid request", dur: &c.SendGridTimeout},
+		{env: "SENDGRID_WEBHOOK_PUBLIC_KEY", flag: "sendgrid-webhook-public-key", def: "",
+			usage: "base64 public key that signs SendGrid's Event Webhook", str: &c.WebhookPublicKey},
+		{env: "BREACHFLOW_MAIL_FROM", flag: "mail-from", def: "security-notices@breachflow.example",
+			usage: "sender address of notices", str: &c.MailFrom, check: checkEmail},
+		{env: "BREACHFLOW_LISTEN", flag: "listen", def: "127.0.0.1:8080",
+			usage: "HTTP listen address", str: &c.Listen, check: checkHostPort},
+		{env: "BREACHFLOW_PUBLIC_URL", flag: "public-url", def: "http://127.0.0.1:8080",
+			usage: "public base URL used in acknowledgement links", str: &c.PublicURL, check: checkHTTPURL},
+		{env: "BREACHFLOW_MAILSINK_LISTEN", flag: "mailsink-listen", def: "127.0.0.1:8025",
+			usage: "listen address of the mail sink", str: &c.MailsinkListen, check: checkHostPort},
+		{env: "BREACHFLOW_LOG_LEVEL", flag: "log-level", def: "info",
+			usage: "debug, info, warn or error", str: &c.LogLevel, check: oneOf("debug", "info", "warn", "error")},
+		{env: "BREACHFLOW_LOG_FORMAT", flag: "log-format", def: "json",
+			usage: "json or console", str: &c.LogFormat, check: oneOf("json", "console")},
+	}
+}
+
+// Loader binds flags to a FlagSet and builds a Config from them and the environment.
+type Loader struct {
+	cfg  Config
+	vals map[string]*string
+}
+
+// NewLoader registers one flag per setting on fs.
+func NewLoader(fs *pflag.FlagSet) *Loader {
+	l := &Loader{vals: map[string]*string{}}
+	for _, s := range l.cfg.settings() {
+		l.vals[s.flag] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
+	}
+	return l
+}
+
+// Load resolves each setting (flag, then environment, then default), parses and checks
+// it, and returns every problem joined. overrides replace defaults for one role (dev
+// uses its own database name, for instance).
+func (l *Loader) Load(getenv func(string) (string, bool), overrides map[string]string) (Config, error) {
+	var cfg Config
+	var errs []error
+	for _, s := range cfg.settings() {
+		v, from := s.def, "default"
+		if d, ok := overrides[s.env]; ok {
+			v = d
+		}
+		if e, ok := getenv(s.env); ok && e != "" {
+			v, from = e, s.env
+		}
+		if f := l.vals[s.flag]; f != nil && *f != "" {
+			v, from = *f, "--"+s.flag
+		}
+		if s.dur != nil {
+			d, err := time.ParseDuration(v)
+			if err == nil && d <= 0 {
+				err = errors.New("must be positive")
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q (from %s): want a duration such as 30s: %v", s.env, v, from, err))
+			}
+			*s.dur = d
+			continue
+		}
+		*s.str = v
+		if s.check != nil {
+			if err := s.check(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q (from %s): %v", s.env, redact(s.env, v), from, err))
+			}
+		}
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// Require checks that each named setting is set, for the roles that need it.
+func (c Config) Require(envs ...string) error {
+	var errs []error
+	for _, s := range c.settings() {
+		for _, e := range envs {
+			if e == s.env && s.str != nil && *s.str == "" {
+				errs = append(errs, fmt.Errorf("%s is required (flag --%s): %s", s.env, s.flag, s.usage))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func redact(env, v string) string {
+	if strings.Contains(env, "KEY") || strings.Contains(env, "PASSWORD") {
+		return "<redacted>"
+	}
+	if env == "DATABASE_URL" {
+		if u, err := url.Parse(v); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+				return u.String()
+			}
+		}
+	}
+	return v
+}
+
+func checkPostgresURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return errors.New("want a URL such as postgres://user@host:5432/dbname")
+	}
+	if u.Host == "" {
+		return errors.New("missing host")
+	}
+	if strings.Trim(u.Path, "/") == "" {
+		return errors.New("missing database name")
+	}
+	return nil
+}
+
+func checkHostPort(v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return errors.New("want host:port such as 127.0.0.1:8080")
+	}
+	_ = host
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return errors.New("port must be a number from 0 to 65535")
+	}
+	return nil
+}
+
+func checkHTTPURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("want an http:// or https:// URL")
+	}
+	return nil
+}
+
+func checkName(v string) error {
+	if v == "" || len(v) > 200 || strings.ContainsAny(v, " \t\r\n") {
+		return errors.New("want a non-empty name without spaces")
+	}
+	return nil
+}
+
+func checkEmail(v string) error {
+	at := strings.LastIndexByte(v, '@')
+	if at < 1 || at == len(v)-1 || strings.ContainsAny(v, " <>") || !strings.Contains(v[at:], ".") {
+		return errors.New("want an email address")
+	}
+	return nil
+}
+
+func oneOf(vals ...string) func(string) error {
+	return func(v string) error {
+		for _, ok := range vals {
+			if v == ok {
+				return nil
+			}
+		}
+		return fmt.Errorf("want one of %s", strings.Join(vals, ", "))
+	}
+}

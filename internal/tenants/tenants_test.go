@@ -1,0 +1,198 @@
+package tenants_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/breachflow/breachflow/internal/store"
+	"github.com/breachflow/breachflow/internal/tenants"
+	"github.com/breachflow/breachflow/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func generate(t *testing.T, n, k int, seed uint64) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	var tb, cb bytes.Buffer
+	require.NoError(t, tenants.Generate(tenants.Options{Tenants: n, ContactsPerTenant: k, Seed: seed}, &tb, &cb))
+	tp, cp := filepath.Join(dir, "tenants.csv"), filepath.Join(dir, "contacts.csv")
+	require.NoError(t, os.WriteFile(tp, tb.Bytes(), 0o600))
+	require.NoError(t, os.WriteFile(cp, cb.Bytes(), 0o600))
+	return tp, cp
+}
+
+func TestGenerateIsDeterministicAndValid(t *testing.T) {
+	t.Parallel()
+	var a1, b1, a2, b2 bytes.Buffer
+	opts := tenants.Options{Tenants: 500, ContactsPerTenant: 3, Seed: 7}
+	require.NoError(t, tenants.Generate(opts, &a1, &b1))
+	require.NoError(t, tenants.Generate(opts, &a2, &b2))
+	require.Equal(t, a1.String(), a2.String())
+	require.Equal(t, b1.String(), b2.String())
+
+	ts, err := tenants.ReadTenants(&a1, "tenants.csv")
+	require.NoError(t, err)
+	require.Len(t, ts, 500)
+	cs, err := tenants.ReadContacts(&b1, "contacts.csv")
+	require.NoError(t, err)
+	require.Len(t, cs, 1500)
+
+	countries, partner, alternates := map[string]bool{}, 0, 0
+	for _, tn := range ts {
+		countries[tn.Country] = true
+		for _, s := range tn.Services {
+			if s == tenants.PartnerService {
+				partner++
+			}
+		}
+	}
+	for _, c := range cs {
+		if c.Kind == "alternate" {
+			alternates++
+		}
+	}
+	require.Greater(t, len(countries), 5)
+	require.Greater(t, partner, 20)
+	require.Equal(t, 1000, alternates)
+}
+
+func TestGenerateRejectsBadOptions(t *testing.T) {
+	t.Parallel()
+	var a, b bytes.Buffer
+	require.ErrorContains(t, tenants.Generate(tenants.Options{Tenants: 0, ContactsPerTenant: 1}, &a, &b), "tenants")
+	require.ErrorContains(t, tenants.Generate(tenants.Options{Tenants: 1, ContactsPerTenant: 0}, &a, &b), "contacts-per-tenant")
+}
+
+func TestReadReportsEveryBadRowWithLine(t *testing.T) {
+	t.Parallel()
+	in := strings.Join([]string{
+		strings.Join(tenants.TenantHeader, ","),
+		`t-1,Acme GmbH,DE,de-DE,compute;backup,google,eu-central,gdpr,72`,
+		`t-2,Bad Country,Germany,de,compute,,eu-central,gdpr,72`,
+		`t-3,Zero SLA,DE,de,compute,,eu-central,gdpr,0`,
+		`t-1,Duplicate,DE,de,compute,,eu-central,gdpr,72`,
+		`t-5,"Quoted, Name",IT,it,compute,,eu-south,gdpr,48`,
+		`t-6,Bad Item,IT,it,Compute Engine,,eu-south,gdpr,48`,
+		`t-7,Short`,
+	}, "\n")
+	_, err := tenants.ReadTenants(strings.NewReader(in), "tenants.csv")
+	var ie *store.ImportError
+	require.True(t, errors.As(err, &ie), "%v", err)
+	lines := []int{}
+	for _, r := range ie.Rows {
+		lines = append(lines, r.Line)
+		require.Equal(t, "tenants.csv", r.File)
+	}
+	require.Equal(t, []int{3, 4, 5, 7, 8}, lines)
+	require.Contains(t, ie.Error(), "tenants.csv:3: country")
+	require.Contains(t, ie.Error(), "tenants.csv:5: tenant \"t-1\" already on line 2")
+}
+
+func TestReadRejectsWrongHeader(t *testing.T) {
+	t.Parallel()
+	_, err := tenants.ReadContacts(strings.NewReader("email,tenant\n"), "contacts.csv")
+	require.ErrorContains(t, err, "contacts.csv:1: header")
+}
+
+func count(t *testing.T, s *store.Store) (int64, int64) {
+	t.Helper()
+	n, c, err := s.CountTenants(context.Background())
+	require.NoError(t, err)
+	return n, c
+}
+
+func TestImportIsAllOrNothing(t *testing.T) {
+	t.Parallel()
+	s := testenv.Store(t)
+	tp, cp := generate(t, 200, 2, 1)
+	raw, err := os.ReadFile(cp)
+	require.NoError(t, err)
+	lines := strings.Split(string(raw), "\n")
+	lines[150] = "t-100,not-an-email,Bad Row,DPO,,primary" // line 151 of the file
+	require.NoError(t, os.WriteFile(cp, []byte(strings.Join(lines, "\n")), 0o600))
+
+	_, err = tenants.ImportFiles(context.Background(), s, tp, cp)
+	var ie *store.ImportError
+	require.True(t, errors.As(err, &ie), "%v", err)
+	require.Len(t, ie.Rows, 1)
+	require.Equal(t, 151, ie.Rows[0].Line)
+	require.Contains(t, err.Error(), "contacts.csv:151: email")
+	n, c := count(t, s)
+	require.Zero(t, n)
+	require.Zero(t, c)
+}
+
+func TestImportRefusesContactOfUnknownTenant(t *testing.T) {
+	t.Parallel()
+	s := testenv.Store(t)
+	tp, cp := generate(t, 50, 1, 2)
+	f, err := os.OpenFile(cp, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString("t-999,someone@t-999.example,Some One,DPO,,primary\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	_, err = tenants.ImportFiles(context.Background(), s, tp, cp)
+	var ie *store.ImportError
+	require.True(t, errors.As(err, &ie), "%v", err)
+	require.Equal(t, 52, ie.Rows[0].Line)
+	require.Contains(t, ie.Rows[0].Reason, `unknown tenant "t-999"`)
+	n, c := count(t, s)
+	require.Zero(t, n)
+	require.Zero(t, c)
+}
+
+func TestReimportUpserts(t *testing.T) {
+	t.Parallel()
+	s := testenv.Store(t)
+	ctx := context.Background()
+	tp, cp := generate(t, 100, 2, 3)
+	res, err := tenants.ImportFiles(ctx, s, tp, cp)
+	require.NoError(t, err)
+	require.EqualValues(t, 100, res.TenantsInserted)
+	require.EqualValues(t, 200, res.ContactsInserted)
+
+	// Rename one tenant, add one tenant and one contact, then import again.
+	raw, err := os.ReadFile(tp)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
+	fields := strings.Split(lines[1], ",")
+	fields[1] = "Renamed Holding AG"
+	lines[1] = strings.Join(fields, ",")
+	lines = append(lines, "t-new,New Tenant SA,FR,fr,compute,,eu-west,gdpr,24")
+	require.NoError(t, os.WriteFile(tp, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
+	f, err := os.OpenFile(cp, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString("t-new,dpo@new.example,Jean Neuf,DPO,fr,primary\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	res, err = tenants.ImportFiles(ctx, s, tp, cp)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, res.TenantsInserted)
+	require.EqualValues(t, 100, res.TenantsUpdated)
+	require.EqualValues(t, 1, res.ContactsInserted)
+	require.EqualValues(t, 200, res.ContactsUpdated)
+	n, c := count(t, s)
+	require.EqualValues(t, 101, n)
+	require.EqualValues(t, 201, c)
+	got, err := s.GetTenant(ctx, fields[0])
+	require.NoError(t, err)
+	require.Equal(t, "Renamed Holding AG", got.Name)
+
+	_, err = s.GetTenant(ctx, "t-missing")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	rep, err := s.VerifyAudit(ctx)
+	require.NoError(t, err)
+	require.True(t, rep.OK)
+	require.EqualValues(t, 2, rep.Rows)
+}
