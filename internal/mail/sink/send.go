@@ -40,18 +40,14 @@ type sgPersonalization struct {
 	BCC           []sgAddress       `json:"bcc"`
 	From          *sgAddress        `json:"from"`
 	Subject       string            `json:"subject"`
-	Substitutions map[string]string `json:"substitutions"`
-	CustomArgs    map[string]string `json:"custom_args"`
+	Substitutions stringMap         `json:"substitutions"`
+	CustomArgs    stringMap         `json:"custom_args"`
 	SendAt        int64             `json:"send_at"`
 }
 
 type sgContent struct {
 	Type  string `json:"type"`
 	Value string `json:"value"`
-}
-
-type sgSetting struct {
-	Enable bool `json:"enable"`
 }
 
 // sgRequest is the part of a Mail Send body the sink validates and keeps.
@@ -62,11 +58,10 @@ type sgRequest struct {
 	Personalizations []sgPersonalization `json:"personalizations"`
 	Content          []sgContent         `json:"content"`
 	TemplateID       string              `json:"template_id"`
-	CustomArgs       map[string]string   `json:"custom_args"`
+	CustomArgs       stringMap           `json:"custom_args"`
 	SendAt           int64               `json:"send_at"`
-	MailSettings     *struct {
-		SandboxMode *sgSetting `json:"sandbox_mode"`
-	} `json:"mail_settings"`
+	// Sandbox is mail_settings.sandbox_mode.enable: validate only, answer 200, keep nothing.
+	Sandbox bool `json:"-"`
 }
 
 // apiError is one entry of SendGrid's error body; field and help are null when not applicable.
@@ -153,23 +148,23 @@ func (s *Sink) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	var req sgRequest
-	if err := json.Unmarshal(buf.Bytes(), &req); err != nil {
+	req, err := decodeRequest(buf.Bytes())
+	if err != nil {
 		s.reject(w, http.StatusBadRequest, rs, plainError("Bad Request"))
 		return
 	}
-	if errs := validate(&req); len(errs) > 0 {
+	if errs := validate(req); len(errs) > 0 {
 		s.reject(w, http.StatusBadRequest, rs, errs...)
 		return
 	}
 	setRateHeaders(w.Header(), rs)
-	if req.MailSettings != nil && req.MailSettings.SandboxMode != nil && req.MailSettings.SandboxMode.Enable {
+	if req.Sandbox {
 		s.sandbox.Add(1)
 		w.WriteHeader(http.StatusOK)
 		return
 	}
 
-	p := newStoredPage(&req, s.newMessageID(), now)
+	p := newStoredPage(req, s.newMessageID(), now)
 	s.store.add(p)
 	if s.hook != nil {
 		s.hook.enqueue(p)
@@ -319,7 +314,7 @@ func validate(req *sgRequest) []apiError {
 				"If present, text/plain content must be first, followed by text/html, followed by any other content.", "message.content.type"))
 		}
 	}
-	if size := argsSize(req.CustomArgs); size >= maxArgsBytes {
+	if size := req.CustomArgs.size(); size >= maxArgsBytes {
 		errs = append(errs, fieldError("custom_args", "The custom_args must total less than 10,000 bytes.", "message.custom_args"))
 	}
 
@@ -372,11 +367,11 @@ func validate(req *sgRequest) []apiError {
 		if p.From != nil && !validAddress(p.From.Email) {
 			errs = append(errs, fieldError(prefix+".from.email", "The from email does not contain a valid address.", "message.from"))
 		}
-		if argsSize(p.CustomArgs)+argsSize(req.CustomArgs) >= maxArgsBytes {
+		if p.CustomArgs.size()+req.CustomArgs.size() >= maxArgsBytes {
 			errs = append(errs, fieldError(prefix+".custom_args",
 				"The custom_args must total less than 10,000 bytes.", "message.personalizations.custom_args"))
 		}
-		if argsSize(p.Substitutions) >= maxSubsBytes {
+		if p.Substitutions.size() >= maxSubsBytes {
 			errs = append(errs, fieldError(prefix+".substitutions",
 				"The substitutions of a personalization must total less than 10,000 bytes.", "message.personalizations.substitutions"))
 		}
@@ -397,14 +392,6 @@ func everySubject(ps []sgPersonalization) bool {
 		}
 	}
 	return true
-}
-
-func argsSize(m map[string]string) int {
-	n := 0
-	for k, v := range m {
-		n += len(k) + len(v)
-	}
-	return n
 }
 
 // validAddress accepts what SendGrid accepts in practice: local@domain, with a dotted domain of

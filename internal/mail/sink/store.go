@@ -28,7 +28,7 @@ type storedPage struct {
 	html       string
 	templateID string
 	sendAt     int64
-	args       map[string]string
+	args       stringMap
 	pers       []sgPersonalization
 }
 
@@ -62,20 +62,24 @@ func sgMessageID(id string, pers, rcpt int) string {
 	return id + "." + strconv.Itoa(pers) + "." + strconv.Itoa(rcpt)
 }
 
-// customArgs merges request-level and personalization custom_args, the latter winning.
-func (p *storedPage) customArgs(i int) map[string]string {
+// argPairs merges request-level and personalization custom_args as key/value pairs, the
+// personalization's winning.
+func (p *storedPage) argPairs(i int) []string {
 	own := p.pers[i].CustomArgs
-	if len(p.args) == 0 {
-		return own
+	if p.args.len() == 0 {
+		return own.pairs
 	}
-	m := make(map[string]string, len(p.args)+len(own))
-	for k, v := range p.args {
-		m[k] = v
+	out := make([]string, 0, len(p.args.pairs)+len(own.pairs))
+	for k := 0; k+1 < len(p.args.pairs); k += 2 {
+		if _, overridden := own.get(p.args.pairs[k]); !overridden {
+			out = append(out, p.args.pairs[k], p.args.pairs[k+1])
+		}
 	}
-	for k, v := range own {
-		m[k] = v
-	}
-	return m
+	return append(out, own.pairs...)
+}
+
+func pairsToMap(pairs []string) map[string]string {
+	return stringMap{pairs: pairs}.toMap()
 }
 
 // Address is an email address with an optional name.
@@ -134,15 +138,15 @@ func (p *storedPage) message(i int, seq uint64) Message {
 		Subject:       cmp.Or(ps.Subject, p.subject),
 		Text:          p.text,
 		HTML:          p.html,
-		Substitutions: ps.Substitutions,
-		CustomArgs:    p.customArgs(i),
+		Substitutions: ps.Substitutions.toMap(),
+		CustomArgs:    pairsToMap(p.argPairs(i)),
 		TemplateID:    p.templateID,
 		SendAt:        cmp.Or(ps.SendAt, p.sendAt),
 	}
 	if ps.From != nil {
 		m.From = Address(*ps.From)
 	}
-	if len(ps.Substitutions) > 0 {
+	if ps.Substitutions.len() > 0 {
 		r := replacer(ps.Substitutions)
 		m.Subject = r.Replace(m.Subject)
 		m.Text = r.Replace(m.Text)
@@ -153,22 +157,23 @@ func (p *storedPage) message(i int, seq uint64) Message {
 
 // replacer applies substitutions longest tag first, so that a tag that is a prefix of another
 // never wins and the result does not depend on map order.
-func replacer(subs map[string]string) *strings.Replacer {
-	keys := make([]string, 0, len(subs))
-	for k := range subs {
-		if k != "" {
-			keys = append(keys, k)
+func replacer(subs stringMap) *strings.Replacer {
+	idx := make([]int, 0, subs.len())
+	for k := 0; k+1 < len(subs.pairs); k += 2 {
+		if subs.pairs[k] != "" {
+			idx = append(idx, k)
 		}
 	}
-	slices.SortFunc(keys, func(a, b string) int {
-		if c := cmp.Compare(len(b), len(a)); c != 0 {
+	slices.SortFunc(idx, func(a, b int) int {
+		ka, kb := subs.pairs[a], subs.pairs[b]
+		if c := cmp.Compare(len(kb), len(ka)); c != 0 {
 			return c
 		}
-		return strings.Compare(a, b)
+		return strings.Compare(ka, kb)
 	})
-	pairs := make([]string, 0, 2*len(keys))
-	for _, k := range keys {
-		pairs = append(pairs, k, subs[k])
+	pairs := make([]string, 0, 2*len(idx))
+	for _, k := range idx {
+		pairs = append(pairs, subs.pairs[k], subs.pairs[k+1])
 	}
 	return strings.NewReplacer(pairs...)
 }

@@ -198,7 +198,7 @@ func (p *poster) add(page *storedPage) {
 	ts := page.at.Unix()
 	for i := range page.pers {
 		ps := &page.pers[i]
-		args := page.customArgs(i)
+		args := page.argPairs(i)
 		j := 0
 		for _, list := range [...][]sgAddress{ps.To, ps.CC, ps.BCC} {
 			for _, a := range list {
@@ -251,7 +251,7 @@ func matchAny(patterns []string, s string) bool {
 
 // event appends one event object to the batch: SendGrid's fields, extra key/value pairs, then
 // the custom args flattened into the object as SendGrid does.
-func (p *poster) event(email string, ts int64, kind, msgID string, args map[string]string, extra ...string) {
+func (p *poster) event(email string, ts int64, kind, msgID string, args []string, extra ...string) {
 	b := p.batch
 	if p.count == 0 {
 		b = append(b[:0], '[')
@@ -276,14 +276,14 @@ func (p *poster) event(email string, ts int64, kind, msgID string, args map[stri
 		b = append(b, ':')
 		b = appendJSONString(b, extra[k+1])
 	}
-	for k, v := range args {
-		if _, reserved := reservedEventKeys[k]; reserved {
+	for k := 0; k+1 < len(args); k += 2 {
+		if _, reserved := reservedEventKeys[args[k]]; reserved {
 			continue
 		}
 		b = append(b, ',')
-		b = appendJSONString(b, k)
+		b = appendJSONString(b, args[k])
 		b = append(b, ':')
-		b = appendJSONString(b, v)
+		b = appendJSONString(b, args[k+1])
 	}
 	b = append(b, '}')
 	p.batch = b
