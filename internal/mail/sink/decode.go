@@ -19,7 +19,10 @@ const maxDepth = 1000
 // empty, a value of the wrong type is an error, unknown fields are validated and skipped, and
 // a repeated key's last value wins.
 
-var errSyntax = errors.New("invalid JSON")
+var (
+	errSyntax  = errors.New("invalid JSON")
+	errTooDeep = errors.New("JSON nested too deeply")
+)
 
 // decoder reads one JSON text. Every string it returns points into s, which is the only copy
 // of the body, so a stored request costs one allocation for all its text.
@@ -298,7 +301,7 @@ func (d *decoder) bool() (bool, error) {
 // skip validates and passes over any value.
 func (d *decoder) skip(depth int) error {
 	if depth > maxDepth {
-		return d.fail("nested too deeply")
+		return errTooDeep
 	}
 	if d.i >= len(d.s) {
 		return d.fail("unexpected end")

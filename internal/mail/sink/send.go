@@ -35,14 +35,14 @@ type sgAddress struct {
 
 // sgPersonalization is one entry of personalizations[].
 type sgPersonalization struct {
-	To            []sgAddress       `json:"to"`
-	CC            []sgAddress       `json:"cc"`
-	BCC           []sgAddress       `json:"bcc"`
-	From          *sgAddress        `json:"from"`
-	Subject       string            `json:"subject"`
-	Substitutions stringMap         `json:"substitutions"`
-	CustomArgs    stringMap         `json:"custom_args"`
-	SendAt        int64             `json:"send_at"`
+	To            []sgAddress `json:"to"`
+	CC            []sgAddress `json:"cc"`
+	BCC           []sgAddress `json:"bcc"`
+	From          *sgAddress  `json:"from"`
+	Subject       string      `json:"subject"`
+	Substitutions stringMap   `json:"substitutions"`
+	CustomArgs    stringMap   `json:"custom_args"`
+	SendAt        int64       `json:"send_at"`
 }
 
 type sgContent struct {

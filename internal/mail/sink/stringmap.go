@@ -1,6 +1,5 @@
 package sink
 
-
 // stringMap is a JSON object of string values (substitutions, custom_args) kept as key/value
 // pairs pointing into the request body. A request carries thousands of these; Go maps would
 // cost most of the time and garbage of accepting it.
