@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -121,5 +120,5 @@ func EnsureDatabase(ctx context.Context, dsn string) (bool, error) {
 	return true, nil
 }
 
-// nonEmpty trims s and reports whether anything is left.
-func nonEmpty(s string) bool { return strings.TrimSpace(s) != "" }
+// ErrInvalidInput marks input the store refuses; the message says why.
+var ErrInvalidInput = errors.New("invalid input")

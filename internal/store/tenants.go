@@ -36,11 +36,13 @@ type Contact struct {
 
 // ImportResult counts what an import wrote.
 type ImportResult struct {
-	TenantsInserted  int64         `json:"tenants_inserted"`
-	TenantsUpdated   int64         `json:"tenants_updated"`
-	ContactsInserted int64         `json:"contacts_inserted"`
-	ContactsUpdated  int64         `json:"contacts_updated"`
-	Elapsed          time.Duration `json:"elapsed"`
+	TenantsInserted   int64         `json:"tenants_inserted"`
+	TenantsUpdated    int64         `json:"tenants_updated"`
+	TenantsUnchanged  int64         `json:"tenants_unchanged"`
+	ContactsInserted  int64         `json:"contacts_inserted"`
+	ContactsUpdated   int64         `json:"contacts_updated"`
+	ContactsUnchanged int64         `json:"contacts_unchanged"`
+	Elapsed           time.Duration `json:"elapsed"`
 }
 
 // RowError names a rejected input row.
@@ -68,13 +70,20 @@ func (e *ImportError) Error() string {
 }
 
 // ImportTenants loads tenants and contacts (already checked row by row by the caller) in
-// one transaction: both go through temporary staging tables with CopyFrom, contacts whose
-// tenant is neither in the file nor in the database are reported by line, and then one
-// upsert per table writes everything. Nothing is written when any row is refused.
-func (s *Store) ImportTenants(ctx context.Context, contactsFile string, tenants []Tenant, contacts []Contact) (ImportResult, error) {
+// one transaction: both go through temporary staging tables with CopyFrom, changed rows
+// are updated and new ones inserted set-based, and contacts whose tenant is neither in
+// the file nor in the database are reported by line. Nothing is written when any row is
+// refused. contactsSrc is called once the tenants are written, so a caller can parse the
+// contacts file meanwhile.
+func (s *Store) ImportTenants(ctx context.Context, contactsFile string, tenants []Tenant, contactsSrc func() ([]Contact, error)) (ImportResult, error) {
 	start := time.Now()
 	var res ImportResult
+	var nContacts int
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
+		// One import at a time: two racing imports would otherwise both insert a new tenant.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7251310)`); err != nil {
+			return fmt.Errorf("wait for other imports: %w", err)
+		}
 		if _, err := tx.Exec(ctx, `
 			CREATE TEMP TABLE stage_tenants (LIKE tenants INCLUDING DEFAULTS) ON COMMIT DROP;
 			CREATE TEMP TABLE stage_contacts (line integer, tenant_id text, email text, name text,
@@ -90,6 +99,34 @@ func (s *Store) ImportTenants(ctx context.Context, contactsFile string, tenants 
 			})); err != nil {
 			return fmt.Errorf("stage tenants: %w", err)
 		}
+		// Update only rows that changed, then insert the new ones: a re-import of the same
+		// files rewrites nothing.
+		tag, err := tx.Exec(ctx, `
+			UPDATE tenants t SET name = s.name, country = s.country, locale = s.locale, services = s.services,
+				connectors = s.connectors, data_regions = s.data_regions, regimes = s.regimes,
+				notice_sla_hours = s.notice_sla_hours, updated_at = now()
+			FROM stage_tenants s
+			WHERE t.id = s.id AND (t.name, t.country, t.locale, t.services, t.connectors, t.data_regions, t.regimes, t.notice_sla_hours)
+				IS DISTINCT FROM (s.name, s.country, s.locale, s.services, s.connectors, s.data_regions, s.regimes, s.notice_sla_hours)`)
+		if err != nil {
+			return fmt.Errorf("update tenants: %w", err)
+		}
+		res.TenantsUpdated = tag.RowsAffected()
+		tag, err = tx.Exec(ctx, `
+			INSERT INTO tenants (id, name, country, locale, services, connectors, data_regions, regimes, notice_sla_hours)
+			SELECT id, name, country, locale, services, connectors, data_regions, regimes, notice_sla_hours
+			FROM stage_tenants s WHERE NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = s.id)`)
+		if err != nil {
+			return fmt.Errorf("insert tenants: %w", err)
+		}
+		res.TenantsInserted = tag.RowsAffected()
+		// The caller may still be parsing the contacts file; wait for it only now, so that
+		// parsing overlaps the tenant work above.
+		contacts, err := contactsSrc()
+		if err != nil {
+			return err
+		}
+		nContacts = len(contacts)
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_contacts"},
 			[]string{"line", "tenant_id", "email", "name", "role", "locale", "kind"},
 			pgx.CopyFromSlice(len(contacts), func(i int) ([]any, error) {
@@ -105,31 +142,27 @@ func (s *Store) ImportTenants(ctx context.Context, contactsFile string, tenants 
 		if err := orphanContacts(ctx, tx, contactsFile); err != nil {
 			return err
 		}
-		// xmax = 0 marks a freshly inserted row, anything else an updated one.
-		if err := tx.QueryRow(ctx, `
-			WITH up AS (
-				INSERT INTO tenants AS t (id, name, country, locale, services, connectors, data_regions, regimes, notice_sla_hours)
-				SELECT id, name, country, locale, services, connectors, data_regions, regimes, notice_sla_hours FROM stage_tenants
-				ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, country = EXCLUDED.country, locale = EXCLUDED.locale,
-					services = EXCLUDED.services, connectors = EXCLUDED.connectors, data_regions = EXCLUDED.data_regions,
-					regimes = EXCLUDED.regimes, notice_sla_hours = EXCLUDED.notice_sla_hours, updated_at = now()
-				RETURNING (xmax = 0) AS inserted)
-			SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up`).
-			Scan(&res.TenantsInserted, &res.TenantsUpdated); err != nil {
-			return fmt.Errorf("upsert tenants: %w", err)
+		tag, err = tx.Exec(ctx, `
+			UPDATE contacts c SET name = s.name, role = s.role, locale = s.locale, kind = s.kind, updated_at = now()
+			FROM stage_contacts s
+			WHERE c.tenant_id = s.tenant_id AND c.email = s.email
+				AND (c.name, c.role, c.locale, c.kind) IS DISTINCT FROM (s.name, s.role, s.locale, s.kind)`)
+		if err != nil {
+			return fmt.Errorf("update contacts: %w", err)
 		}
-		if err := tx.QueryRow(ctx, `
-			WITH up AS (
-				INSERT INTO contacts AS c (tenant_id, email, name, role, locale, kind)
-				SELECT tenant_id, email, name, role, locale, kind FROM stage_contacts
-				ON CONFLICT (tenant_id, email) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role,
-					locale = EXCLUDED.locale, kind = EXCLUDED.kind, updated_at = now()
-				RETURNING (xmax = 0) AS inserted)
-			SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up`).
-			Scan(&res.ContactsInserted, &res.ContactsUpdated); err != nil {
-			return fmt.Errorf("upsert contacts: %w", err)
+		res.ContactsUpdated = tag.RowsAffected()
+		tag, err = tx.Exec(ctx, `
+			INSERT INTO contacts (tenant_id, email, name, role, locale, kind)
+			SELECT tenant_id, email, name, role, locale, kind FROM stage_contacts s
+			WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE c.tenant_id = s.tenant_id AND c.email = s.email)
+			ORDER BY tenant_id, email`)
+		if err != nil {
+			return fmt.Errorf("insert contacts: %w", err)
 		}
-		_, err := AppendAudit(ctx, tx, AuditEntry{Actor: "import", Action: "tenants.imported", Detail: map[string]any{
+		res.ContactsInserted = tag.RowsAffected()
+		res.TenantsUnchanged = int64(len(tenants)) - res.TenantsInserted - res.TenantsUpdated
+		res.ContactsUnchanged = int64(nContacts) - res.ContactsInserted - res.ContactsUpdated
+		_, err = AppendAudit(ctx, tx, AuditEntry{Actor: "import", Action: "tenants.imported", Detail: map[string]any{
 			"tenants_inserted": res.TenantsInserted, "tenants_updated": res.TenantsUpdated,
 			"contacts_inserted": res.ContactsInserted, "contacts_updated": res.ContactsUpdated,
 		}})
@@ -142,8 +175,7 @@ func (s *Store) ImportTenants(ctx context.Context, contactsFile string, tenants 
 func orphanContacts(ctx context.Context, tx pgx.Tx, file string) error {
 	rows, err := tx.Query(ctx, `
 		SELECT sc.line, sc.tenant_id FROM stage_contacts sc
-		WHERE NOT EXISTS (SELECT 1 FROM stage_tenants st WHERE st.id = sc.tenant_id)
-		  AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = sc.tenant_id)
+		WHERE NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = sc.tenant_id)
 		ORDER BY sc.line LIMIT 1000`)
 	if err != nil {
 		return fmt.Errorf("check contact tenants: %w", err)

@@ -22,12 +22,29 @@ func ImportFiles(ctx context.Context, s *store.Store, tenantsPath, contactsPath 
 		return store.ImportResult{}, err
 	}
 	defer cf.Close()
-	ts, terr := ReadTenants(tf, tenantsPath)
-	cs, cerr := ReadContacts(cf, contactsPath)
-	if terr != nil || cerr != nil {
-		return store.ImportResult{}, mergeImportErrors(terr, cerr)
+	// Contacts are parsed while the tenants are written; both files' bad rows are
+	// reported together.
+	type parsed struct {
+		cs  []store.Contact
+		err error
 	}
-	return s.ImportTenants(ctx, contactsPath, ts, cs)
+	ch := make(chan parsed, 1)
+	go func() {
+		cs, err := ReadContacts(cf, contactsPath)
+		ch <- parsed{cs, err}
+	}()
+	ts, terr := ReadTenants(tf, tenantsPath)
+	if terr != nil {
+		p := <-ch
+		return store.ImportResult{}, mergeImportErrors(terr, p.err)
+	}
+	return s.ImportTenants(ctx, contactsPath, ts, func() ([]store.Contact, error) {
+		p := <-ch
+		if p.err != nil {
+			return nil, mergeImportErrors(p.err)
+		}
+		return p.cs, nil
+	})
 }
 
 func mergeImportErrors(errs ...error) error {

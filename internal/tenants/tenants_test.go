@@ -178,9 +178,11 @@ func TestReimportUpserts(t *testing.T) {
 	res, err = tenants.ImportFiles(ctx, s, tp, cp)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, res.TenantsInserted)
-	require.EqualValues(t, 100, res.TenantsUpdated)
+	require.EqualValues(t, 1, res.TenantsUpdated)
+	require.EqualValues(t, 99, res.TenantsUnchanged)
 	require.EqualValues(t, 1, res.ContactsInserted)
-	require.EqualValues(t, 200, res.ContactsUpdated)
+	require.EqualValues(t, 0, res.ContactsUpdated)
+	require.EqualValues(t, 200, res.ContactsUnchanged)
 	n, c := count(t, s)
 	require.EqualValues(t, 101, n)
 	require.EqualValues(t, 201, c)
@@ -195,4 +197,16 @@ func TestReimportUpserts(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, rep.OK)
 	require.EqualValues(t, 2, rep.Rows)
+}
+
+func TestValidEmail(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string]bool{
+		"anna.rossi@t-1.example": true, "a+b@sub.example.it": true, "x@y.z": true,
+		"": false, "no-at.example": false, "@example.com": false, "a@": false, "a@localhost": false,
+		"a b@example.com": false, "Anna <a@example.com>": false, "a@exa mple.com": false,
+		"a..b@example.com": false, "a@-bad.example": false, "a@example..com": false, `"q"@example.com`: false,
+	} {
+		require.Equal(t, want, tenants.ValidEmail(s), s)
+	}
 }

@@ -69,6 +69,8 @@ type poster struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 
+	closed atomic.Bool
+
 	batch  []byte
 	count  int
 	idBase [8]byte
@@ -119,6 +121,9 @@ func lowerAll(in []string) []string {
 
 // enqueue hands a page to the poster, or drops its events if the queue is full.
 func (p *poster) enqueue(page *storedPage) {
+	if p.closed.Load() {
+		return
+	}
 	select {
 	case p.queue <- page:
 	default:
@@ -147,6 +152,7 @@ func (p *poster) flush(ctx context.Context) error {
 }
 
 func (p *poster) close() {
+	p.closed.Store(true)
 	close(p.stop)
 	t := time.NewTimer(p.timeout)
 	defer t.Stop()

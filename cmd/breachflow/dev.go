@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/breachflow/breachflow/internal/api"
+	"github.com/breachflow/breachflow/internal/devenv"
+	"github.com/breachflow/breachflow/internal/mail/sink"
+	"github.com/breachflow/breachflow/internal/store"
+	"github.com/breachflow/breachflow/schema"
+	bfworker "github.com/breachflow/breachflow/worker"
+)
+
+func (a *app) devCmd() *cobra.Command {
+	var demoTenants int
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run everything in one process: Temporal, worker, API, mail sink, on a local dev database",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			err := a.load(map[string]string{
+				"DATABASE_URL":          "postgres://postgres@127.0.0.1:5432/breachflow_dev?sslmode=disable",
+				"BREACHFLOW_LOG_FORMAT": "console",
+				"SENDGRID_API_KEY":      "SG.dev-sink-key",
+			}, "DATABASE_URL")
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			out := cmd.OutOrStdout()
+			created, err := store.EnsureDatabase(ctx, a.cfg.DatabaseURL)
+			if err != nil {
+				return postgresHint(err, a.cfg.DatabaseURL)
+			}
+			if created {
+				a.log.Info("created dev database")
+			}
+			if _, _, err := schema.MigrateURL(ctx, a.cfg.DatabaseURL); err != nil {
+				return err
+			}
+			st, err := a.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			seeded, err := devenv.Seed(ctx, st, demoTenants, 2)
+			if err != nil {
+				return err
+			}
+			if seeded {
+				a.log.Info("seeded demo data", zap.Int("tenants", demoTenants), zap.String("partner", devenv.DemoPartner.Name))
+			}
+
+			apiLn, err := net.Listen("tcp", a.cfg.Listen)
+			if err != nil {
+				return fmt.Errorf("listen on %s (BREACHFLOW_LISTEN): %w", a.cfg.Listen, err)
+			}
+			sinkLn, err := net.Listen("tcp", a.cfg.MailsinkListen)
+			if err != nil {
+				apiLn.Close()
+				return fmt.Errorf("listen on %s (BREACHFLOW_MAILSINK_LISTEN): %w", a.cfg.MailsinkListen, err)
+			}
+			mailSink, err := sink.New(sink.Config{APIKeys: []string{a.cfg.SendGridAPIKey}}, a.log.Named("mailsink"))
+			if err != nil {
+				return err
+			}
+			defer mailSink.Close()
+
+			temporal, err := devenv.StartTemporal()
+			if err != nil {
+				return err
+			}
+			defer temporal.Stop()
+			tc, err := a.dialTemporal(temporal.Address(), temporal.Namespace())
+			if err != nil {
+				return err
+			}
+			defer tc.Close()
+
+			w := bfworker.New(tc, a.cfg.TaskQueue, a.activities(st))
+			if err := w.Start(); err != nil {
+				return fmt.Errorf("start worker: %w", err)
+			}
+			defer w.Stop()
+
+			key, _, err := st.CreateAPIKey(ctx, "dev-admin-"+time.Now().UTC().Format("20060102-150405"), "admin", "dev")
+			if err != nil {
+				return err
+			}
+			apiURL := "http://" + apiLn.Addr().String()
+			sinkURL := "http://" + sinkLn.Addr().String()
+			fmt.Fprintf(out, `
+breachflow dev is running
+  API          %s   (health: %s/healthz, readiness: %s/readyz)
+  mail sink    %s/sink/   (SendGrid API at %s/v3/mail/send)
+  Temporal     %s   namespace %s
+  database     %s
+  admin key    %s
+
+  export BREACHFLOW_URL=%s BREACHFLOW_API_KEY=%s
+
+Press Ctrl-C to stop.
+`, apiURL, apiURL, apiURL, sinkURL, sinkURL, temporal.Address(), temporal.Namespace(), redactURL(a.cfg.DatabaseURL), key, apiURL, key)
+
+			g, gctx := errgroup.WithContext(ctx)
+			g.Go(func() error { return a.serveListener(gctx, apiLn, api.New(st, tc, a.log).Handler()) })
+			g.Go(func() error { return a.serveListener(gctx, sinkLn, mailSink.Handler()) })
+			err = g.Wait()
+			a.log.Info("shutting down")
+			if err != nil && err != http.ErrServerClosed {
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&demoTenants, "demo-tenants", 200, "tenants to seed into an empty database")
+	return cmd
+}
+
+func redactURL(dsn string) string {
+	if h, err := hostOf(dsn); err == nil {
+		if name, err := store.DatabaseName(dsn); err == nil {
+			return h + "/" + name
+		}
+	}
+	return "(set)"
+}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/breachflow/breachflow/internal/mail/sink"
+)
+
+func (a *app) mailsinkCmd() *cobra.Command {
+	var listen, webhook string
+	var keys []string
+	cmd := &cobra.Command{
+		Use:   "mailsink",
+		Short: "Run a mail sink that speaks SendGrid's v3 Mail Send protocol and posts signed Event Webhooks",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.load(nil); err != nil {
+				return err
+			}
+			if listen == "" {
+				listen = a.cfg.MailsinkListen
+			}
+			s, err := sink.New(sink.Config{APIKeys: keys, WebhookURL: webhook}, a.log)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			fmt.Fprintf(cmd.OutOrStdout(), "mail sink on http://%s (mailbox http://%s/sink/)\nevent webhook public key: %s\n", listen, listen, s.PublicKey())
+			return a.serveHTTP(cmd.Context(), listen, s.Handler())
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "", "listen address (default BREACHFLOW_MAILSINK_LISTEN, 127.0.0.1:8025)")
+	cmd.Flags().StringVar(&webhook, "webhook-url", "", "where to post signed Event Webhook batches")
+	cmd.Flags().StringSliceVar(&keys, "api-key", nil, "accepted API keys (default: any non-empty bearer token)")
+	return cmd
+}

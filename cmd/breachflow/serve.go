@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	"go.uber.org/zap"
+
+	"github.com/breachflow/breachflow/activities"
+	"github.com/breachflow/breachflow/internal/api"
+	"github.com/breachflow/breachflow/internal/logging"
+	"github.com/breachflow/breachflow/internal/store"
+	bfworker "github.com/breachflow/breachflow/worker"
+)
+
+func (a *app) serveCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the HTTP API, acknowledgement pages and console",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.load(nil, "DATABASE_URL", "TEMPORAL_ADDRESS"); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := a.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			tc, err := a.dialTemporal(a.cfg.TemporalAddress, a.cfg.TemporalNamespace)
+			if err != nil {
+				return err
+			}
+			defer tc.Close()
+			return a.serveHTTP(ctx, a.cfg.Listen, api.New(st, tc, a.log).Handler())
+		},
+	}
+}
+
+func (a *app) workerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "worker",
+		Short: "Run the Temporal worker that executes incident workflows and activities",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.load(nil, "DATABASE_URL", "TEMPORAL_ADDRESS"); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := a.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			tc, err := a.dialTemporal(a.cfg.TemporalAddress, a.cfg.TemporalNamespace)
+			if err != nil {
+				return err
+			}
+			defer tc.Close()
+			w := bfworker.New(tc, a.cfg.TaskQueue, a.activities(st))
+			if err := w.Start(); err != nil {
+				return fmt.Errorf("start worker: %w", err)
+			}
+			a.log.Info("worker started", zap.String("task_queue", a.cfg.TaskQueue))
+			<-ctx.Done()
+			w.Stop()
+			return nil
+		},
+	}
+}
+
+func (a *app) activities(st *store.Store) *activities.Activities {
+	return &activities.Activities{Store: st, Logger: a.log, Now: time.Now}
+}
+
+func (a *app) openStore(ctx context.Context) (*store.Store, error) {
+	st, err := store.Open(ctx, a.cfg.DatabaseURL)
+	if err != nil {
+		return nil, postgresHint(err, a.cfg.DatabaseURL)
+	}
+	return st, nil
+}
+
+func (a *app) dialTemporal(addr, namespace string) (client.Client, error) {
+	tc, err := client.Dial(client.Options{HostPort: addr, Namespace: namespace, Logger: logging.Temporal(a.log)})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s (TEMPORAL_ADDRESS): %w", addr, err)
+	}
+	return tc, nil
+}
+
+// serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
+func (a *app) serveHTTP(ctx context.Context, addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (BREACHFLOW_LISTEN): %w", addr, err)
+	}
+	return a.serveListener(ctx, ln, h)
+}
+
+func (a *app) serveListener(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.log.Info("http listening", zap.String("addr", ln.Addr().String()))
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// postgresHint explains a failure to reach PostgreSQL in terms of what to do about it.
+func postgresHint(err error, dsn string) error {
+	if errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(err.Error(), "connect: connection refused") ||
+		strings.Contains(err.Error(), "no such host") {
+		host := dsn
+		if cfgHost, herr := hostOf(dsn); herr == nil {
+			host = cfgHost
+		}
+		return fmt.Errorf(`no PostgreSQL server answers at %s.
+  Start one, for example:
+    pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start   (Debian/Ubuntu)
+    docker compose up -d postgres                                             (with Docker)
+  or point DATABASE_URL (or --database-url) at a running server.
+  (%v)`, host, err)
+	}
+	return err
+}
+
+func hostOf(dsn string) (string, error) {
+	name, err := store.DatabaseName(dsn)
+	if err != nil {
+		return "", err
+	}
+	u, err := store.WithDatabase(dsn, name)
+	if err != nil {
+		return "", err
+	}
+	if i := strings.Index(u, "@"); i >= 0 {
+		u = u[i+1:]
+	} else {
+		u = strings.TrimPrefix(strings.TrimPrefix(u, "postgres://"), "postgresql://")
+	}
+	if i := strings.IndexAny(u, "/?"); i >= 0 {
+		u = u[:i]
+	}
+	return u, nil
+}

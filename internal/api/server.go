@@ -1,0 +1,122 @@
+// Package api is breachflow's HTTP surface: health, metrics and the JSON API under /v1/.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.temporal.io/sdk/client"
+	"go.uber.org/zap"
+
+	"github.com/breachflow/breachflow/internal/store"
+)
+
+// Server serves the HTTP API.
+type Server struct {
+	Store    *store.Store
+	Temporal client.Client
+	Logger   *zap.Logger
+
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+}
+
+// New builds a Server.
+func New(st *store.Store, tc client.Client, logger *zap.Logger) *Server {
+	s := &Server{Store: st, Temporal: tc, Logger: logger, registry: prometheus.NewRegistry()}
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "breachflow_http_requests_total", Help: "HTTP requests by route and status class.",
+	}, []string{"route", "code"})
+	s.registry.MustRegister(s.requests, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return s
+}
+
+// Handler returns the routed handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.route(mux, "GET /healthz", s.healthz)
+	s.route(mux, "GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	s.route(mux, "GET /v1/apikeys", s.auth(s.listAPIKeys, "admin"))
+	s.route(mux, "POST /v1/apikeys", s.auth(s.createAPIKey, "admin"))
+	s.route(mux, "DELETE /v1/apikeys/{id}", s.auth(s.revokeAPIKey, "admin"))
+	return mux
+}
+
+func (s *Server) route(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
+	mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		h(rec, r)
+		s.requests.WithLabelValues(pattern, http.StatusText(rec.code)).Inc()
+	}))
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 only when both PostgreSQL and Temporal answer.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	checks := map[string]string{"postgres": "ok", "temporal": "ok"}
+	code := http.StatusOK
+	if err := s.Store.Ping(ctx); err != nil {
+		checks["postgres"], code = "unavailable", http.StatusServiceUnavailable
+		s.Logger.Warn("readiness: postgres", zap.Error(err))
+	}
+	if _, err := s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		checks["temporal"], code = "unavailable", http.StatusServiceUnavailable
+		s.Logger.Warn("readiness: temporal", zap.Error(err))
+	}
+	writeJSON(w, code, checks)
+}
+
+// Error is the body of every error response.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, e Error) {
+	writeJSON(w, code, map[string]Error{"error": e})
+}
+
+// fail maps a domain error to its status in one place.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, Error{Code: "not_found", Message: "no such resource"})
+	case errors.Is(err, store.ErrInvalidInput):
+		writeError(w, http.StatusBadRequest, Error{Code: "invalid", Message: err.Error()})
+	case errors.Is(err, errTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, Error{Code: "too_large", Message: "request body is too large"})
+	default:
+		s.Logger.Error("request failed", zap.String("path", r.URL.Path), zap.Error(err))
+		writeError(w, http.StatusInternalServerError, Error{Code: "internal", Message: "internal error"})
+	}
+}

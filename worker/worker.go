@@ -1,0 +1,24 @@
+// Package worker builds the Temporal worker that runs breachflow's workflows and activities.
+package worker
+
+import (
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/breachflow/breachflow/activities"
+)
+
+// New returns a worker on taskQueue with every breachflow workflow and activity registered.
+func New(c client.Client, taskQueue string, acts *activities.Activities) sdkworker.Worker {
+	w := sdkworker.New(c, taskQueue, sdkworker.Options{
+		// Bounded so a large notification round never floods the database or SendGrid.
+		MaxConcurrentActivityExecutionSize: 64,
+	})
+	Register(w, acts)
+	return w
+}
+
+// Register adds every breachflow workflow and activity to r.
+func Register(r sdkworker.Registry, acts *activities.Activities) {
+	r.RegisterActivity(acts)
+}
