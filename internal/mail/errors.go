@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -138,7 +139,12 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 	var d time.Duration
 	if v := strings.TrimSpace(h.Get("X-RateLimit-Reset")); v != "" {
 		if secs, err := strconv.ParseFloat(v, 64); err == nil && secs > 0 {
-			d = time.Unix(0, int64(secs*float64(time.Second))).Sub(now)
+			if ahead := secs - float64(now.Unix()); ahead > maxRetryAfter.Seconds() {
+				d = maxRetryAfter
+			} else {
+				whole := math.Floor(secs)
+				d = time.Unix(int64(whole), int64((secs-whole)*1e9)).Sub(now)
+			}
 			if d < time.Second {
 				// The reset is in whole seconds, so "now" may already be past it: wait a beat.
 				d = time.Second
