@@ -29,6 +29,41 @@ var (
 type decoder struct {
 	s string
 	i int
+
+	// Substitutions, custom args and addresses of a request are carved out of a few large
+	// arenas instead of thousands of small slices; scratch collects one value at a time.
+	strArena    []string
+	addrArena   []sgAddress
+	strScratch  []string
+	addrScratch []sgAddress
+}
+
+const arenaChunk = 4096
+
+// keepStrings copies p into the arena and returns the copy.
+func (d *decoder) keepStrings(p []string) []string {
+	if len(p) == 0 {
+		return nil
+	}
+	if cap(d.strArena)-len(d.strArena) < len(p) {
+		d.strArena = make([]string, 0, max(arenaChunk, len(p)))
+	}
+	start := len(d.strArena)
+	d.strArena = append(d.strArena, p...)
+	return d.strArena[start:len(d.strArena):len(d.strArena)]
+}
+
+// keepAddresses copies a into the arena and returns the copy.
+func (d *decoder) keepAddresses(a []sgAddress) []sgAddress {
+	if len(a) == 0 {
+		return nil
+	}
+	if cap(d.addrArena)-len(d.addrArena) < len(a) {
+		d.addrArena = make([]sgAddress, 0, max(arenaChunk/4, len(a)))
+	}
+	start := len(d.addrArena)
+	d.addrArena = append(d.addrArena, a...)
+	return d.addrArena[start:len(d.addrArena):len(d.addrArena)]
 }
 
 // decodeRequest parses a Mail Send body.
@@ -396,11 +431,11 @@ func (d *decoder) personalizationField(ps *sgPersonalization, key string) error 
 	var err error
 	switch key {
 	case "to":
-		ps.To, err = d.addresses(ps.To[:0])
+		ps.To, err = d.addresses()
 	case "cc":
-		ps.CC, err = d.addresses(ps.CC[:0])
+		ps.CC, err = d.addresses()
 	case "bcc":
-		ps.BCC, err = d.addresses(ps.BCC[:0])
+		ps.BCC, err = d.addresses()
 	case "from":
 		ps.From, err = d.addressPtr()
 	case "subject":
@@ -443,12 +478,14 @@ func (d *decoder) addressPtr() (*sgAddress, error) {
 	return a, nil
 }
 
-func (d *decoder) addresses(dst []sgAddress) ([]sgAddress, error) {
+func (d *decoder) addresses() ([]sgAddress, error) {
+	dst := d.addrScratch[:0]
 	err := d.array(func() error {
 		dst = append(dst, sgAddress{})
 		return d.address(&dst[len(dst)-1])
 	})
-	return dst, err
+	d.addrScratch = dst
+	return d.keepAddresses(dst), err
 }
 
 // stringMap reads an object of string values into m; a repeated key's last value wins.
@@ -456,7 +493,7 @@ func (d *decoder) stringMap(m *stringMap) error {
 	if d.null() {
 		return nil
 	}
-	pairs := m.pairs[:0]
+	pairs := d.strScratch[:0]
 	err := d.object(func(k string) error {
 		v, err := d.optStr()
 		if err != nil {
@@ -465,9 +502,7 @@ func (d *decoder) stringMap(m *stringMap) error {
 		pairs = append(pairs, k, v)
 		return nil
 	})
-	if pairs == nil && err == nil {
-		pairs = []string{}
-	}
-	m.pairs = dedupe(pairs)
+	d.strScratch = pairs
+	m.pairs = d.keepStrings(dedupe(pairs))
 	return err
 }

@@ -335,9 +335,10 @@ func validate(req *sgRequest) []apiError {
 	dupReported := false
 	for i := range req.Personalizations {
 		p := &req.Personalizations[i]
-		prefix := "personalizations." + strconv.Itoa(i)
+		// Field names are built only for errors: this loop runs a thousand times per request.
+		prefix := func() string { return "personalizations." + strconv.Itoa(i) }
 		if len(p.To) == 0 {
-			errs = append(errs, fieldError(prefix+".to",
+			errs = append(errs, fieldError(prefix()+".to",
 				"The to array is required for all personalization objects, and must have at least one email object with a valid email address.",
 				"message.personalizations.to"))
 		}
@@ -346,15 +347,15 @@ func validate(req *sgRequest) []apiError {
 			addrs []sgAddress
 		}{{"to", p.To}, {"cc", p.CC}, {"bcc", p.BCC}} {
 			for j, a := range list.addrs {
-				field := prefix + "." + list.name + "." + strconv.Itoa(j) + ".email"
+				field := func() string { return prefix() + "." + list.name + "." + strconv.Itoa(j) + ".email" }
 				if !validAddress(a.Email) {
-					errs = append(errs, fieldError(field, "Does not contain a valid address.", "message.personalizations."+list.name))
+					errs = append(errs, fieldError(field(), "Does not contain a valid address.", "message.personalizations."+list.name))
 					continue
 				}
 				key := lowerASCII(a.Email)
 				if _, dup := seen[key]; dup {
 					if !dupReported {
-						errs = append(errs, fieldError(field,
+						errs = append(errs, fieldError(field(),
 							"Each unique email address in the personalizations array should only be included once. You have included "+
 								a.Email+" more than once.", "message.recipient-errors"))
 						dupReported = true
@@ -365,14 +366,14 @@ func validate(req *sgRequest) []apiError {
 			}
 		}
 		if p.From != nil && !validAddress(p.From.Email) {
-			errs = append(errs, fieldError(prefix+".from.email", "The from email does not contain a valid address.", "message.from"))
+			errs = append(errs, fieldError(prefix()+".from.email", "The from email does not contain a valid address.", "message.from"))
 		}
 		if p.CustomArgs.size()+req.CustomArgs.size() >= maxArgsBytes {
-			errs = append(errs, fieldError(prefix+".custom_args",
+			errs = append(errs, fieldError(prefix()+".custom_args",
 				"The custom_args must total less than 10,000 bytes.", "message.personalizations.custom_args"))
 		}
 		if p.Substitutions.size() >= maxSubsBytes {
-			errs = append(errs, fieldError(prefix+".substitutions",
+			errs = append(errs, fieldError(prefix()+".substitutions",
 				"The substitutions of a personalization must total less than 10,000 bytes.", "message.personalizations.substitutions"))
 		}
 		if len(errs) >= 50 {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"path"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -58,9 +59,9 @@ type poster struct {
 	attempts int
 	backoff  time.Duration
 	timeout  time.Duration
-	bounce   []string
-	drop     []string
-	deferred []string
+	bounce   []addrPattern
+	drop     []addrPattern
+	deferred []addrPattern
 
 	queue   chan *storedPage
 	flushes chan chan struct{}
@@ -94,9 +95,9 @@ func newPoster(cfg Config, key *ecdsa.PrivateKey, log *zap.Logger) (*poster, err
 		attempts: cfg.WebhookAttempts,
 		backoff:  cfg.WebhookBackoff,
 		timeout:  cfg.WebhookTimeout,
-		bounce:   lowerAll(cfg.BouncePatterns),
-		drop:     lowerAll(cfg.DropPatterns),
-		deferred: lowerAll(cfg.DeferPatterns),
+		bounce:   compilePatterns(cfg.BouncePatterns),
+		drop:     compilePatterns(cfg.DropPatterns),
+		deferred: compilePatterns(cfg.DeferPatterns),
 		queue:    make(chan *storedPage, cfg.WebhookQueue),
 		flushes:  make(chan chan struct{}),
 		stop:     make(chan struct{}),
@@ -111,12 +112,39 @@ func newPoster(cfg Config, key *ecdsa.PrivateKey, log *zap.Logger) (*poster, err
 	return p, nil
 }
 
-func lowerAll(in []string) []string {
-	out := make([]string, len(in))
-	for i, s := range in {
-		out[i] = lowerASCII(s)
+// addrPattern is a case-insensitive address glob (path.Match syntax). The usual shapes,
+// "*@domain" and a plain address, skip path.Match, whose '*' costs quadratic time per address.
+type addrPattern struct {
+	glob   string
+	suffix string // set when glob is '*' followed by a literal
+	exact  bool   // glob has no metacharacters
+}
+
+func compilePatterns(globs []string) []addrPattern {
+	out := make([]addrPattern, len(globs))
+	for i, g := range globs {
+		g = lowerASCII(g)
+		out[i] = addrPattern{glob: g}
+		switch {
+		case !strings.ContainsAny(g, `*?[\`):
+			out[i].exact = true
+		case g[0] == '*' && !strings.ContainsAny(g[1:], `*?[\`):
+			out[i].suffix = g[1:]
+		}
 	}
 	return out
+}
+
+func (p addrPattern) match(addr string) bool {
+	switch {
+	case p.exact:
+		return addr == p.glob
+	case p.suffix != "":
+		return strings.HasSuffix(addr, p.suffix) && !strings.Contains(addr[:len(addr)-len(p.suffix)], "/")
+	default:
+		ok, _ := path.Match(p.glob, addr)
+		return ok
+	}
 }
 
 // enqueue hands a page to the poster, or drops its events if the queue is full.
@@ -246,9 +274,9 @@ func (p *poster) outcome(addr string) outcome {
 	}
 }
 
-func matchAny(patterns []string, s string) bool {
-	for _, pat := range patterns {
-		if ok, _ := path.Match(pat, s); ok {
+func matchAny(patterns []addrPattern, s string) bool {
+	for _, p := range patterns {
+		if p.match(s) {
 			return true
 		}
 	}
@@ -270,12 +298,14 @@ func (p *poster) event(email string, ts int64, kind, msgID string, args []string
 	b = strconv.AppendInt(b, ts, 10)
 	b = append(b, `,"event":`...)
 	b = appendJSONString(b, kind)
-	b = append(b, `,"sg_event_id":`...)
-	b = appendJSONString(b, p.eventID())
-	b = append(b, `,"sg_message_id":`...)
+	b = append(b, `,"sg_event_id":"`...)
+	b = p.appendEventID(b)
+	b = append(b, `","sg_message_id":`...)
 	b = appendJSONString(b, msgID)
-	b = append(b, `,"smtp-id":`...)
-	b = appendJSONString(b, "<"+msgID+"@sink.invalid>")
+	// Message ids are base64url, digits and dots: nothing to escape.
+	b = append(b, `,"smtp-id":"<`...)
+	b = append(b, msgID...)
+	b = append(b, `@sink.invalid>"`...)
 	for k := 0; k+1 < len(extra); k += 2 {
 		b = append(b, ',')
 		b = appendJSONString(b, extra[k])
@@ -299,13 +329,13 @@ func (p *poster) event(email string, ts int64, kind, msgID string, args []string
 	}
 }
 
-// eventID returns a unique 22-character sg_event_id.
-func (p *poster) eventID() string {
-	var b [16]byte
-	copy(b[:8], p.idBase[:])
+// appendEventID appends a unique 22-character sg_event_id.
+func (p *poster) appendEventID(b []byte) []byte {
+	var raw [16]byte
+	copy(raw[:8], p.idBase[:])
 	p.idSeq++
-	binary.BigEndian.PutUint64(b[8:], p.idSeq)
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	binary.BigEndian.PutUint64(raw[8:], p.idSeq)
+	return base64.RawURLEncoding.AppendEncode(b, raw[:])
 }
 
 // post sends the batch, retrying with backoff, then starts a new one either way.
