@@ -31,8 +31,8 @@ func (d dbKeys) create(ctx context.Context, name, role string) (string, store.AP
 	return d.st.CreateAPIKey(ctx, name, role, "cli")
 }
 func (d dbKeys) list(ctx context.Context) ([]store.APIKey, error) { return d.st.ListAPIKeys(ctx) }
-func (d dbKeys) revoke(ctx context.Context, id int64) error      { return d.st.RevokeAPIKey(ctx, id, "cli") }
-func (d dbKeys) close()                                          { d.st.Close() }
+func (d dbKeys) revoke(ctx context.Context, id int64) error       { return d.st.RevokeAPIKey(ctx, id, "cli") }
+func (d dbKeys) close()                                           { d.st.Close() }
 
 type apiKeys struct{ c *client.Client }
 

@@ -1,0 +1,37 @@
+# breachflow — run `make help` for the targets.
+GO        ?= go
+BIN       ?= bin/breachflow
+STATICCHECK_VERSION ?= v0.8.2
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build the breachflow binary into bin/
+	$(GO) build -o $(BIN) ./cmd/breachflow
+
+.PHONY: dev
+dev: build ## Run everything in one process (Temporal, worker, API, mail sink) against local PostgreSQL
+	$(BIN) dev
+
+.PHONY: test
+test: ## Run every test against real PostgreSQL, in-process Temporal and the mail sink
+	$(GO) test -count=1 -timeout 30m ./...
+
+.PHONY: lint
+lint: ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+.PHONY: bench
+bench: ## Run the benchmarks that print the figures in the README
+	$(GO) test -run '^$$' -bench . -benchtime=1x ./internal/tenants/
+	$(GO) test -run '^$$' -bench SinkAccept -benchtime=20x ./internal/mail/sink/
+
+.PHONY: clean
+clean: ## Remove build output
+	rm -rf bin artifacts

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/breachflow/breachflow/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// run executes the CLI with args and returns what it printed.
+func run(t *testing.T, ctx context.Context, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	root := newRoot()
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(&out)
+	err := root.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+func TestDevStackServesHealthAndAcceptsItsKey(t *testing.T) {
+	dbURL := testenv.EmptyDatabaseURL(t)
+	t.Setenv("DATABASE_URL", dbURL)
+	t.Setenv("BREACHFLOW_LISTEN", "127.0.0.1:0")
+	t.Setenv("BREACHFLOW_MAILSINK_LISTEN", "127.0.0.1:0")
+	t.Setenv("BREACHFLOW_LOG_LEVEL", "warn")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		root := newRoot()
+		root.SetArgs([]string{"dev", "--demo-tenants", "30"})
+		root.SetOut(pw)
+		root.SetErr(io.Discard)
+		done <- root.ExecuteContext(ctx)
+		pw.Close()
+	}()
+
+	var apiURL, key, sinkURL string
+	apiRe := regexp.MustCompile(`^\s+API\s+(http://\S+)`)
+	keyRe := regexp.MustCompile(`^\s+admin key\s+(bf_\S+)`)
+	sinkRe := regexp.MustCompile(`^\s+mail sink\s+(http://\S+)/sink/`)
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() && (apiURL == "" || key == "" || sinkURL == "") {
+		line := sc.Text()
+		if m := apiRe.FindStringSubmatch(line); m != nil {
+			apiURL = m[1]
+		}
+		if m := keyRe.FindStringSubmatch(line); m != nil {
+			key = m[1]
+		}
+		if m := sinkRe.FindStringSubmatch(line); m != nil {
+			sinkURL = m[1]
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	require.NotEmpty(t, apiURL)
+	require.NotEmpty(t, key)
+	require.NotEmpty(t, sinkURL)
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(apiURL + path)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, path)
+	}
+	resp, err := http.Get(sinkURL + "/sink/messages")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	t.Setenv("BREACHFLOW_URL", apiURL)
+	t.Setenv("BREACHFLOW_API_KEY", key)
+	out, err := run(t, ctx, "apikey", "list")
+	require.NoError(t, err)
+	require.Contains(t, out, "dev-admin-")
+	require.Contains(t, out, "admin")
+	require.NotContains(t, out, key)
+
+	t.Setenv("BREACHFLOW_API_KEY", "bf_wrong")
+	_, err = run(t, ctx, "apikey", "list")
+	require.ErrorContains(t, err, "401")
+
+	// Without BREACHFLOW_API_KEY the command works on DATABASE_URL directly.
+	t.Setenv("BREACHFLOW_API_KEY", "")
+	out, err = run(t, ctx, "apikey", "create", "--name", "second", "--role", "responder")
+	require.NoError(t, err)
+	require.Regexp(t, `^bf_`, out)
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("dev did not shut down")
+	}
+}
+
+func TestUnreachablePostgresSaysWhatToDo(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://postgres@127.0.0.1:1/nothing?sslmode=disable")
+	_, err := run(t, context.Background(), "migrate")
+	require.ErrorContains(t, err, "no PostgreSQL server answers at 127.0.0.1:1")
+	require.ErrorContains(t, err, "DATABASE_URL")
+}
+
+func TestConfigErrorsAreListed(t *testing.T) {
+	t.Setenv("BREACHFLOW_LISTEN", "nowhere")
+	t.Setenv("DATABASE_URL", "mysql://db/x")
+	_, err := run(t, context.Background(), "migrate")
+	require.Error(t, err)
+	msg := err.Error()
+	require.True(t, strings.HasPrefix(msg, "configuration:"), msg)
+	require.Contains(t, msg, "BREACHFLOW_LISTEN")
+	require.Contains(t, msg, "DATABASE_URL")
+}
+
+func TestTenantsGenerateAndImport(t *testing.T) {
+	t.Setenv("DATABASE_URL", testenv.DatabaseURL(t))
+	dir := t.TempDir()
+	out, err := run(t, context.Background(), "tenants", "generate", "--tenants", "120", "--contacts-per-tenant", "2", "--out", dir)
+	require.NoError(t, err)
+	require.Contains(t, out, "wrote 120 tenants")
+	out, err = run(t, context.Background(), "tenants", "import", "--tenants", dir+"/tenants.csv", "--contacts", dir+"/contacts.csv")
+	require.NoError(t, err)
+	require.Contains(t, out, "tenants: 120 new")
+	require.Contains(t, out, "contacts: 240 new")
+	_, err = run(t, context.Background(), "tenants", "import", "--tenants", dir+"/missing.csv", "--contacts", dir+"/contacts.csv")
+	require.ErrorContains(t, err, "missing.csv")
+}
