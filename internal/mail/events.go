@@ -52,23 +52,23 @@ type EventType string
 
 // SendGrid's delivery and engagement events.
 const (
-	// EventProcessed: SendGrid accepted the message for delivery.
+	// EventProcessed means SendGrid accepted the message for delivery.
 	EventProcessed EventType = "processed"
-	// EventDelivered: the receiving server accepted the message.
+	// EventDelivered means the receiving server accepted the message.
 	EventDelivered EventType = "delivered"
-	// EventDeferred: the receiving server asked to try again later.
+	// EventDeferred means the receiving server asked SendGrid to try again later.
 	EventDeferred EventType = "deferred"
-	// EventBounce: the receiving server refused the message permanently.
+	// EventBounce means the receiving server refused the message permanently.
 	EventBounce EventType = "bounce"
-	// EventDropped: SendGrid did not send the message (suppressed or invalid).
+	// EventDropped means SendGrid did not send the message (suppressed or invalid).
 	EventDropped EventType = "dropped"
-	// EventOpen: the recipient opened the message.
+	// EventOpen means the recipient opened the message.
 	EventOpen EventType = "open"
-	// EventClick: the recipient followed a tracked link.
+	// EventClick means the recipient followed a tracked link.
 	EventClick EventType = "click"
-	// EventSpamReport: the recipient marked the message as spam.
+	// EventSpamReport means the recipient marked the message as spam.
 	EventSpamReport EventType = "spamreport"
-	// EventUnsubscribe: the recipient unsubscribed.
+	// EventUnsubscribe means the recipient unsubscribed.
 	EventUnsubscribe EventType = "unsubscribe"
 )
 

@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-// maxDepth bounds nesting in skipped values, as encoding/json does, so a hostile body cannot
+// maxDepth bounds nesting in skipped values (encoding/json has a similar limit), so a hostile body cannot
 // exhaust the stack.
 const maxDepth = 1000
 

@@ -50,7 +50,8 @@ type sgContent struct {
 	Value string `json:"value"`
 }
 
-// sgRequest is the part of a Mail Send body the sink validates and keeps.
+// sgRequest is the part of a Mail Send body the sink validates and keeps; decodeRequest fills
+// it (the tags name the wire fields).
 type sgRequest struct {
 	From             *sgAddress          `json:"from"`
 	ReplyTo          *sgAddress          `json:"reply_to"`

@@ -2,6 +2,24 @@
 // documented validation, keeps what it accepts for viewing, injects rate limits, errors,
 // latency and outages on demand, and posts signed Event Webhook events back, so the real
 // client and the real webhook verification run end to end without the internet.
+//
+// Routes of Handler:
+//
+//	POST   /v3/mail/send          SendGrid Mail Send: 202 + X-Message-Id, or SendGrid's {"errors":[…]}
+//	GET    /sink/messages         stored messages as JSON: ?to= ?message_id= ?after= ?offset= ?limit= ?order=newest
+//	GET    /sink/messages/{seq}   one stored message as JSON
+//	DELETE /sink/messages         forget stored messages (counters carry on)
+//	GET    /sink/faults           faults in force
+//	POST   /sink/faults           replace them: {"rate_limit_share","rate_limit_reset_seconds",
+//	                              "server_error_share","latency_ms","outage_seconds","seed"}
+//	GET    /sink/stats            counters
+//	GET    /sink/public-key       webhook verification key, base64 DER as SendGrid shows it
+//	POST   /sink/flush            post queued webhook events now and wait for them
+//	GET    /sink/                 HTML mailbox; /sink/view/{seq} shows one message
+//
+// Addresses matching Config.BouncePatterns (default *@bounce.invalid) bounce, DropPatterns
+// (*@dropped.invalid) are dropped and DeferPatterns (*@deferred.invalid) are deferred once;
+// all others are delivered.
 package sink
 
 import (
