@@ -1,3 +1,5 @@
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+
 -- Core domain: tenants and their contacts, partners, incidents, scope snapshots,
 -- the notice outbox, acknowledgement tokens and acknowledgements, delivery events,
 -- API keys and the hash-chained audit log.
@@ -111,6 +113,7 @@ CREATE TABLE notices (
     tenant_id           text NOT NULL REFERENCES tenants (id),
     contact_id          bigint NOT NULL REFERENCES contacts (id),
     page                integer NOT NULL CHECK (page >= 0),
+    locale              text NOT NULL,
     status              text NOT NULL DEFAULT 'pending' CHECK (status IN
                         ('pending', 'sending', 'sent', 'delivered', 'deferred', 'bounced', 'dropped', 'failed')),
     attempts            integer NOT NULL DEFAULT 0,
@@ -125,9 +128,12 @@ CREATE TABLE notices (
 CREATE INDEX notices_page_idx ON notices (incident_id, round, page);
 CREATE INDEX notices_tenant_idx ON notices (incident_id, tenant_id);
 
--- Only the SHA-256 of an acknowledgement token is kept.
+-- Only the SHA-256 of an acknowledgement token is kept. The token itself is
+-- HMAC-SHA256(secret, incident_id ':' tenant_id ':' hex(nonce)), so the sender can rebuild
+-- it for every retry without it ever being stored.
 CREATE TABLE ack_tokens (
     token_hash  bytea PRIMARY KEY CHECK (length(token_hash) = 32),
+    nonce       bytea NOT NULL CHECK (length(nonce) = 16),
     incident_id text NOT NULL REFERENCES incidents (id),
     tenant_id   text NOT NULL REFERENCES tenants (id),
     created_at  timestamptz NOT NULL DEFAULT now(),
@@ -215,3 +221,37 @@ $$;
 CREATE TRIGGER audit_log_chain BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_chain();
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_reject_change();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_reject_change();
+
+-- Two different responders approve the same content hash.
+CREATE TABLE approvals (
+    incident_id  text NOT NULL REFERENCES incidents (id),
+    content_hash text NOT NULL CHECK (content_hash ~ '^[0-9a-f]{64}$'),
+    approver     text NOT NULL CHECK (length(approver) BETWEEN 1 AND 200),
+    approved_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (incident_id, content_hash, approver)
+);
+
+CREATE TABLE partner_reviews (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    incident_id     text NOT NULL REFERENCES incidents (id),
+    partner_name    text NOT NULL REFERENCES partners (name),
+    content_hash    text NOT NULL,
+    scope_version   integer NOT NULL,
+    covered_tenants integer NOT NULL CHECK (covered_tenants >= 0),
+    status          text NOT NULL DEFAULT 'pending' CHECK (status IN
+                    ('pending', 'confirmed', 'changes_requested', 'overridden', 'superseded')),
+    comment         text CHECK (length(comment) <= 10000),
+    decided_by      text,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    due_at          timestamptz NOT NULL,
+    decided_at      timestamptz
+);
+CREATE UNIQUE INDEX partner_reviews_one_pending ON partner_reviews (incident_id) WHERE status = 'pending';
+CREATE INDEX partner_reviews_partner_idx ON partner_reviews (partner_name, status);
+
+-- Secrets the deployment did not configure, generated once (acknowledgement links).
+CREATE TABLE app_secrets (
+    name       text PRIMARY KEY,
+    value      bytea NOT NULL CHECK (length(value) >= 32),
+    created_at timestamptz NOT NULL DEFAULT now()
+);

@@ -1,0 +1,181 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// AckTarget is what an acknowledgement link points at, for showing the page.
+type AckTarget struct {
+	IncidentID     string     `json:"incident_id"`
+	TenantID       string     `json:"tenant_id"`
+	TenantName     string     `json:"tenant_name"`
+	Locale         string     `json:"locale"`
+	Title          string     `json:"title"`
+	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
+}
+
+// LookupAck returns the live target of token, or ErrNotFound for an unknown, expired or
+// tampered token (all alike).
+func (s *Store) LookupAck(ctx context.Context, token string) (AckTarget, error) {
+	var a AckTarget
+	err := s.pool.QueryRow(ctx, `SELECT tok.incident_id, tok.tenant_id, t.name, t.locale, i.title, ack.acknowledged_at
+		FROM ack_tokens tok JOIN tenants t ON t.id = tok.tenant_id JOIN incidents i ON i.id = tok.incident_id
+		LEFT JOIN acknowledgements ack ON ack.incident_id = tok.incident_id AND ack.tenant_id = tok.tenant_id
+		WHERE tok.token_hash = $1 AND tok.expires_at > now()`, HashKey(token)).
+		Scan(&a.IncidentID, &a.TenantID, &a.TenantName, &a.Locale, &a.Title, &a.AcknowledgedAt)
+	return a, notFound(err)
+}
+
+// Acknowledge records a tenant's acknowledgement once; it reports whether this call
+// recorded it (false: it was already acknowledged).
+func (s *Store) Acknowledge(ctx context.Context, incidentID, tenantID, via, actor string) (bool, error) {
+	var recorded bool
+	err := s.WithTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO acknowledgements (incident_id, tenant_id, via, actor) VALUES ($1, $2, $3, $4)
+			ON CONFLICT DO NOTHING`, incidentID, tenantID, via, actor)
+		if err != nil {
+			return fmt.Errorf("record acknowledgement: %w", err)
+		}
+		recorded = tag.RowsAffected() == 1
+		if !recorded {
+			return nil
+		}
+		_, err = AppendAudit(ctx, tx, AuditEntry{IncidentID: incidentID, Actor: actor, Action: "tenant.acknowledged",
+			Detail: map[string]any{"tenant_id": tenantID, "via": via}})
+		return err
+	})
+	return recorded, err
+}
+
+// AcknowledgeToken records the acknowledgement behind a link.
+func (s *Store) AcknowledgeToken(ctx context.Context, token string) (AckTarget, bool, error) {
+	a, err := s.LookupAck(ctx, token)
+	if err != nil {
+		return a, false, err
+	}
+	ok, err := s.Acknowledge(ctx, a.IncidentID, a.TenantID, "link", "customer")
+	return a, ok, err
+}
+
+// AckStats aggregates acknowledgements over the tenants of a scope version.
+type AckStats struct {
+	Tenants        int       `json:"tenants"`
+	Notified       int       `json:"notified"`
+	Acknowledged   int       `json:"acknowledged"`
+	DeadlinesMet   int       `json:"deadlines_met"`
+	DeadlinesMiss  int       `json:"deadlines_missed"`
+	EarliestUnmet  time.Time `json:"earliest_unmet_deadline"`
+	UnnotifiedLeft int       `json:"unnotified"`
+}
+
+// AckStatus counts scope tenants, those sent an initial notice, those acknowledged, and
+// deadlines met (initial notice accepted before the tenant's deadline) or missed.
+func (s *Store) AckStatus(ctx context.Context, incidentID string, version int, now time.Time) (AckStats, error) {
+	var a AckStats
+	var earliest *time.Time
+	err := s.pool.QueryRow(ctx, `
+		WITH per AS (
+			SELECT st.tenant_id, st.deadline,
+			       (SELECT min(n.sent_at) FROM notices n JOIN notice_rounds r ON r.incident_id = n.incident_id AND r.round = n.round
+			        WHERE n.incident_id = st.incident_id AND n.tenant_id = st.tenant_id AND r.kind = 'initial' AND n.sent_at IS NOT NULL) AS first_sent,
+			       EXISTS (SELECT 1 FROM acknowledgements a WHERE a.incident_id = st.incident_id AND a.tenant_id = st.tenant_id) AS acked
+			FROM scope_tenants st WHERE st.incident_id = $1 AND st.version = $2)
+		SELECT count(*), count(first_sent), count(*) FILTER (WHERE acked),
+		       count(*) FILTER (WHERE first_sent IS NOT NULL AND first_sent <= deadline),
+		       count(*) FILTER (WHERE (first_sent IS NOT NULL AND first_sent > deadline) OR (first_sent IS NULL AND deadline < $3)),
+		       min(deadline) FILTER (WHERE first_sent IS NULL)
+		FROM per`, incidentID, version, now).Scan(&a.Tenants, &a.Notified, &a.Acknowledged, &a.DeadlinesMet, &a.DeadlinesMiss, &earliest)
+	if earliest != nil {
+		a.EarliestUnmet = *earliest
+	}
+	a.UnnotifiedLeft = a.Tenants - a.Notified
+	return a, err
+}
+
+// PartnerReview is a partner team's review of a joint notification.
+type PartnerReview struct {
+	ID             int64      `json:"id"`
+	IncidentID     string     `json:"incident_id"`
+	Partner        string     `json:"partner"`
+	ContentHash    string     `json:"content_hash"`
+	ScopeVersion   int        `json:"scope_version"`
+	CoveredTenants int        `json:"covered_tenants"`
+	Status         string     `json:"status"`
+	Comment        string     `json:"comment,omitempty"`
+	DecidedBy      string     `json:"decided_by,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	DueAt          time.Time  `json:"due_at"`
+	DecidedAt      *time.Time `json:"decided_at,omitempty"`
+}
+
+const reviewCols = `id, incident_id, partner_name, content_hash, scope_version, covered_tenants, status, coalesce(comment, ''),
+	coalesce(decided_by, ''), created_at, due_at, decided_at`
+
+func scanReview(row pgx.Row) (PartnerReview, error) {
+	var r PartnerReview
+	err := row.Scan(&r.ID, &r.IncidentID, &r.Partner, &r.ContentHash, &r.ScopeVersion, &r.CoveredTenants, &r.Status, &r.Comment,
+		&r.DecidedBy, &r.CreatedAt, &r.DueAt, &r.DecidedAt)
+	return r, notFound(err)
+}
+
+// OpenPartnerReview supersedes any pending review of the incident and opens a new one.
+// Opening the same (hash, scope version) twice returns the pending one.
+func (s *Store) OpenPartnerReview(ctx context.Context, incidentID, partner, hash string, scopeVersion, covered int, due time.Time) (PartnerReview, error) {
+	var r PartnerReview
+	err := s.WithTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		r, err = scanReview(tx.QueryRow(ctx, `SELECT `+reviewCols+` FROM partner_reviews
+			WHERE incident_id = $1 AND status = 'pending' AND content_hash = $2 AND scope_version = $3`, incidentID, hash, scopeVersion))
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE partner_reviews SET status = 'superseded', decided_at = now() WHERE incident_id = $1 AND status = 'pending'`, incidentID); err != nil {
+			return err
+		}
+		r, err = scanReview(tx.QueryRow(ctx, `INSERT INTO partner_reviews (incident_id, partner_name, content_hash, scope_version, covered_tenants, due_at)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+reviewCols, incidentID, partner, hash, scopeVersion, covered, due))
+		if err != nil {
+			return fmt.Errorf("open partner review: %w", err)
+		}
+		_, err = AppendAudit(ctx, tx, AuditEntry{IncidentID: incidentID, Actor: "system", Action: "partner.review_requested",
+			Detail: map[string]any{"review_id": r.ID, "partner": partner, "content_hash": hash, "covered_tenants": covered, "due_at": due}})
+		return err
+	})
+	return r, err
+}
+
+// DecidePartnerReview closes the pending review with status (confirmed,
+// changes_requested or overridden).
+func (s *Store) DecidePartnerReview(ctx context.Context, incidentID, status, comment, actor string) (PartnerReview, error) {
+	var r PartnerReview
+	err := s.WithTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		r, err = scanReview(tx.QueryRow(ctx, `UPDATE partner_reviews SET status = $2, comment = $3, decided_by = $4, decided_at = now()
+			WHERE incident_id = $1 AND status = 'pending' RETURNING `+reviewCols, incidentID, status, comment, actor))
+		if err != nil {
+			return err
+		}
+		_, err = AppendAudit(ctx, tx, AuditEntry{IncidentID: incidentID, Actor: actor, Action: "partner." + status,
+			Detail: map[string]any{"review_id": r.ID, "content_hash": r.ContentHash, "comment": comment}})
+		return err
+	})
+	return r, err
+}
+
+// PendingReviews lists a partner's pending reviews (every partner's when partner is empty).
+func (s *Store) PendingReviews(ctx context.Context, partner string) ([]PartnerReview, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+reviewCols+` FROM partner_reviews WHERE status = 'pending' AND ($1 = '' OR partner_name = $1)
+		ORDER BY due_at`, partner)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (PartnerReview, error) { return scanReview(row) })
+}

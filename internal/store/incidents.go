@@ -1,0 +1,368 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ErrConflict is returned when a request contradicts stored state (the same declaration
+// key with a different body, for instance).
+var ErrConflict = errors.New("conflict")
+
+// FieldError is invalid input in one named field.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// Unwrap makes errors.Is(err, ErrInvalidInput) hold.
+func (e *FieldError) Unwrap() error { return ErrInvalidInput }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Stages of an incident's life.
+const (
+	StageDeclared      = "declared"
+	StageAssessing     = "assessing"
+	StageScoping       = "scoping"
+	StageApproval      = "approval"
+	StagePartnerReview = "partner_review"
+	StageNotifying     = "notifying"
+	StageTracking      = "tracking"
+	StageClosed        = "closed"
+)
+
+// Severities an incident may have.
+var Severities = []string{"low", "medium", "high", "critical"}
+
+// ScopeCriteria selects the affected tenants. Within one list any value matches; across
+// lists every non-empty list must match (services AND countries, …). TenantIDs are added
+// whatever the other lists say and Exclude removes tenants.
+type ScopeCriteria struct {
+	Services    []string `json:"services,omitempty"`
+	Connectors  []string `json:"connectors,omitempty"`
+	Countries   []string `json:"countries,omitempty"`
+	DataRegions []string `json:"data_regions,omitempty"`
+	Regimes     []string `json:"regimes,omitempty"`
+	TenantIDs   []string `json:"tenant_ids,omitempty"`
+	Exclude     []string `json:"exclude,omitempty"`
+}
+
+// Empty reports whether no criterion would select a tenant.
+func (c ScopeCriteria) Empty() bool {
+	return len(c.Services)+len(c.Connectors)+len(c.Countries)+len(c.DataRegions)+len(c.Regimes)+len(c.TenantIDs) == 0
+}
+
+var itemRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)
+
+// Validate checks every list.
+func (c ScopeCriteria) Validate() error {
+	lists := []struct {
+		name string
+		v    []string
+	}{{"scope.services", c.Services}, {"scope.connectors", c.Connectors}, {"scope.countries", c.Countries},
+		{"scope.data_regions", c.DataRegions}, {"scope.regimes", c.Regimes}, {"scope.tenant_ids", c.TenantIDs}, {"scope.exclude", c.Exclude}}
+	for _, l := range lists {
+		if len(l.v) > 10000 {
+			return fieldErr(l.name, "at most 10000 values")
+		}
+		for _, v := range l.v {
+			if !itemRe.MatchString(v) {
+				return fieldErr(l.name, "value %q: want 1-64 letters, digits, '.', '_', ':', '-'", v)
+			}
+		}
+	}
+	for _, c := range c.Countries {
+		if len(c) != 2 || strings.ToUpper(c) != c {
+			return fieldErr("scope.countries", "value %q: want an ISO 3166-1 alpha-2 code such as DE", c)
+		}
+	}
+	return nil
+}
+
+// Declaration is what a responder declares.
+type Declaration struct {
+	Title          string          `json:"title"`
+	Summary        string          `json:"summary"`
+	Severity       string          `json:"severity"`
+	AwareAt        time.Time       `json:"aware_at"`
+	DataCategories []string        `json:"data_categories"`
+	Scope          ScopeCriteria   `json:"scope"`
+	Partner        string          `json:"partner,omitempty"`
+	Notice         json.RawMessage `json:"notice,omitempty"`
+}
+
+// Validate checks a declaration against now.
+func (d Declaration) Validate(now time.Time) error {
+	switch {
+	case strings.TrimSpace(d.Title) == "" || len(d.Title) > 200:
+		return fieldErr("title", "required, at most 200 characters")
+	case len(d.Summary) > 20000:
+		return fieldErr("summary", "at most 20000 characters")
+	case !contains(Severities, d.Severity):
+		return fieldErr("severity", "want one of %s", strings.Join(Severities, ", "))
+	case d.AwareAt.IsZero():
+		return fieldErr("aware_at", "required (RFC 3339 time at which we became aware of the breach)")
+	case d.AwareAt.After(now.Add(5 * time.Minute)):
+		return fieldErr("aware_at", "lies in the future")
+	case len(d.DataCategories) > 50:
+		return fieldErr("data_categories", "at most 50")
+	case d.Partner != "" && !regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`).MatchString(d.Partner):
+		return fieldErr("partner", "not a partner name")
+	}
+	for _, c := range d.DataCategories {
+		if strings.TrimSpace(c) == "" || len(c) > 100 {
+			return fieldErr("data_categories", "each 1-100 characters")
+		}
+	}
+	return d.Scope.Validate()
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Incident is a stored incident.
+type Incident struct {
+	ID             string          `json:"id"`
+	Title          string          `json:"title"`
+	Summary        string          `json:"summary"`
+	Severity       string          `json:"severity"`
+	AwareAt        time.Time       `json:"aware_at"`
+	DataCategories []string        `json:"data_categories"`
+	Scope          ScopeCriteria   `json:"scope"`
+	Partner        string          `json:"partner,omitempty"`
+	Reportable     *bool           `json:"reportable,omitempty"`
+	Rationale      string          `json:"rationale,omitempty"`
+	NoticeDraft    json.RawMessage `json:"notice_draft,omitempty"`
+	NoticeHash     string          `json:"notice_hash,omitempty"`
+	Stage          string          `json:"stage"`
+	ClosedReason   string          `json:"closed_reason,omitempty"`
+	DeclaredBy     string          `json:"declared_by"`
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+}
+
+const incidentCols = `id, title, summary, severity, aware_at, data_categories, scope_criteria, coalesce(partner_name, ''),
+	reportable, coalesce(reportable_rationale, ''), notice_draft, coalesce(notice_hash, ''), stage, coalesce(closed_reason, ''),
+	declared_by, created_at, updated_at`
+
+func scanIncident(row pgx.Row) (Incident, error) {
+	var i Incident
+	err := row.Scan(&i.ID, &i.Title, &i.Summary, &i.Severity, &i.AwareAt, &i.DataCategories, &i.Scope, &i.Partner,
+		&i.Reportable, &i.Rationale, &i.NoticeDraft, &i.NoticeHash, &i.Stage, &i.ClosedReason, &i.DeclaredBy, &i.CreatedAt, &i.UpdatedAt)
+	return i, notFound(err)
+}
+
+func newIncidentID(now time.Time) string {
+	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return "INC-" + now.UTC().Format("20060102") + "-" + string(b)
+}
+
+// CreateIncident stores a declaration. With a key, the same key and body return the
+// incident already stored (created false) and the same key with another body is
+// ErrConflict.
+func (s *Store) CreateIncident(ctx context.Context, key string, d Declaration, actor string, now time.Time) (Incident, bool, error) {
+	if err := d.Validate(now); err != nil {
+		return Incident{}, false, err
+	}
+	if len(key) > 200 {
+		return Incident{}, false, fieldErr("Idempotency-Key", "at most 200 characters")
+	}
+	d.AwareAt = d.AwareAt.UTC().Truncate(time.Microsecond)
+	body, err := json.Marshal(d)
+	if err != nil {
+		return Incident{}, false, err
+	}
+	sum := sha256.Sum256(body)
+	hash := hex.EncodeToString(sum[:])
+	var inc Incident
+	created := false
+	err = s.WithTx(ctx, func(tx pgx.Tx) error {
+		if key != "" {
+			var existingHash string
+			inc, err = scanIncident(tx.QueryRow(ctx, `SELECT `+incidentCols+` FROM incidents WHERE declaration_key = $1`, key))
+			if err == nil {
+				if err := tx.QueryRow(ctx, `SELECT declaration_hash FROM incidents WHERE id = $1`, inc.ID).Scan(&existingHash); err != nil {
+					return err
+				}
+				if existingHash != hash {
+					return fmt.Errorf("%w: Idempotency-Key %q was used for a different declaration (%s)", ErrConflict, key, inc.ID)
+				}
+				return nil
+			}
+			if !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		}
+		if d.Partner != "" {
+			var ok bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM partners WHERE name = $1)`, d.Partner).Scan(&ok); err != nil {
+				return err
+			}
+			if !ok {
+				return fieldErr("partner", "unknown partner %q", d.Partner)
+			}
+		}
+		var keyArg any
+		if key != "" {
+			keyArg = key
+		}
+		var draft any
+		if len(d.Notice) > 0 {
+			draft = d.Notice
+		}
+		inc, err = scanIncident(tx.QueryRow(ctx, `INSERT INTO incidents (id, declaration_key, declaration_hash, title, summary, severity,
+				aware_at, data_categories, scope_criteria, partner_name, notice_draft, declared_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULLIF($10, ''), $11, $12)
+			RETURNING `+incidentCols,
+			newIncidentID(now), keyArg, hash, d.Title, d.Summary, d.Severity, d.AwareAt, nz(d.DataCategories), d.Scope, d.Partner, draft, actor))
+		if err != nil {
+			if IsUniqueViolation(err) {
+				return fmt.Errorf("%w: declaration raced with another using the same key; retry", ErrConflict)
+			}
+			return fmt.Errorf("insert incident: %w", err)
+		}
+		created = true
+		_, err = AppendAudit(ctx, tx, AuditEntry{IncidentID: inc.ID, Actor: actor, Action: "incident.declared",
+			Detail: map[string]any{"severity": d.Severity, "aware_at": d.AwareAt, "partner": d.Partner}})
+		return err
+	})
+	return inc, created, err
+}
+
+// GetIncident returns one incident.
+func (s *Store) GetIncident(ctx context.Context, id string) (Incident, error) {
+	return scanIncident(s.pool.QueryRow(ctx, `SELECT `+incidentCols+` FROM incidents WHERE id = $1`, id))
+}
+
+// ListIncidents returns incidents newest first, optionally of one stage, after the
+// cursor (an incident id) for pagination.
+func (s *Store) ListIncidents(ctx context.Context, stage string, limit int, before time.Time) ([]Incident, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 50
+	}
+	if before.IsZero() {
+		before = time.Now().Add(time.Hour)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+incidentCols+` FROM incidents
+		WHERE ($1 = '' OR stage = $1) AND created_at < $2 ORDER BY created_at DESC LIMIT $3`, stage, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Incident, error) { return scanIncident(row) })
+}
+
+// SetStage moves an incident to stage and audits it with actor and detail.
+func (s *Store) SetStage(ctx context.Context, id, stage, actor string, detail map[string]any) error {
+	return s.WithTx(ctx, func(tx pgx.Tx) error {
+		var from string
+		if err := tx.QueryRow(ctx, `SELECT stage FROM incidents WHERE id = $1 FOR UPDATE`, id).Scan(&from); err != nil {
+			return notFound(err)
+		}
+		if from == stage {
+			return nil // a retried activity
+		}
+		if _, err := tx.Exec(ctx, `UPDATE incidents SET stage = $2, updated_at = now() WHERE id = $1`, id, stage); err != nil {
+			return err
+		}
+		d := map[string]any{"from": from, "to": stage}
+		for k, v := range detail {
+			d[k] = v
+		}
+		_, err := AppendAudit(ctx, tx, AuditEntry{IncidentID: id, Actor: actor, Action: "incident.stage", Detail: d})
+		return err
+	})
+}
+
+// RecordAssessment stores the reportability decision.
+func (s *Store) RecordAssessment(ctx context.Context, id string, reportable bool, rationale, actor string) error {
+	return s.WithTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE incidents SET reportable = $2, reportable_rationale = $3, updated_at = now() WHERE id = $1`, id, reportable, rationale)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		_, err = AppendAudit(ctx, tx, AuditEntry{IncidentID: id, Actor: actor, Action: "incident.assessed",
+			Detail: map[string]any{"reportable": reportable, "rationale": rationale}})
+		return err
+	})
+}
+
+// SaveDraft stores the notice draft and its content hash; earlier approvals no longer
+// match the new hash.
+func (s *Store) SaveDraft(ctx context.Context, id string, draft json.RawMessage, hash, actor string) error {
+	return s.WithTx(ctx, func(tx pgx.Tx) error {
+		var old string
+		if err := tx.QueryRow(ctx, `SELECT coalesce(notice_hash, '') FROM incidents WHERE id = $1 FOR UPDATE`, id).Scan(&old); err != nil {
+			return notFound(err)
+		}
+		if old == hash {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE incidents SET notice_draft = $2, notice_hash = $3, updated_at = now() WHERE id = $1`, id, draft, hash); err != nil {
+			return err
+		}
+		_, err := AppendAudit(ctx, tx, AuditEntry{IncidentID: id, Actor: actor, Action: "notice.drafted",
+			Detail: map[string]any{"content_hash": hash, "previous_hash": old}})
+		return err
+	})
+}
+
+// Approve records actor's approval of hash and returns how many distinct people have
+// approved that hash.
+func (s *Store) Approve(ctx context.Context, id, hash, actor string) (int, error) {
+	var n int
+	err := s.WithTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO approvals (incident_id, content_hash, approver) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, id, hash, actor)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 1 {
+			if _, err := AppendAudit(ctx, tx, AuditEntry{IncidentID: id, Actor: actor, Action: "notice.approved",
+				Detail: map[string]any{"content_hash": hash}}); err != nil {
+				return err
+			}
+		}
+		return tx.QueryRow(ctx, `SELECT count(*) FROM approvals WHERE incident_id = $1 AND content_hash = $2`, id, hash).Scan(&n)
+	})
+	return n, err
+}
+
+// CloseIncident marks an incident closed with reason.
+func (s *Store) CloseIncident(ctx context.Context, id, reason, actor string) error {
+	return s.WithTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE incidents SET stage = 'closed', closed_reason = $2, updated_at = now() WHERE id = $1 AND stage <> 'closed'`, id, reason)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		_, err = AppendAudit(ctx, tx, AuditEntry{IncidentID: id, Actor: actor, Action: "incident.closed", Detail: map[string]any{"reason": reason}})
+		return err
+	})
+}
