@@ -10,14 +10,22 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
 
+	"github.com/breachflow/breachflow/internal/mail"
 	"github.com/breachflow/breachflow/internal/store"
 )
 
 // Activities holds the dependencies every activity needs.
 type Activities struct {
 	Store  *store.Store
+	Mail   *mail.Sender
 	Logger *zap.Logger
 	Now    func() time.Time
+	// PublicURL is the base of acknowledgement links.
+	PublicURL string
+	// AckSecret derives acknowledgement tokens.
+	AckSecret []byte
+	// ResponderEmails receive deadline alerts and partner escalations.
+	ResponderEmails []string
 }
 
 // Error types the retry policies and workflows match on.
@@ -56,3 +64,5 @@ func classify(err error) error {
 	}
 	return err
 }
+
+func temporalAs(err error, target **temporal.ApplicationError) bool { return errors.As(err, target) }

@@ -2,10 +2,13 @@
 package worker
 
 import (
+	"time"
+
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/breachflow/breachflow/activities"
+	"github.com/breachflow/breachflow/workflows"
 )
 
 // New returns a worker on taskQueue with every breachflow workflow and activity registered.
@@ -13,6 +16,8 @@ func New(c client.Client, taskQueue string, acts *activities.Activities) sdkwork
 	w := sdkworker.New(c, taskQueue, sdkworker.Options{
 		// Bounded so a large notification round never floods the database or SendGrid.
 		MaxConcurrentActivityExecutionSize: 64,
+		// Let in-flight sends finish and record their outcome on shutdown.
+		WorkerStopTimeout: 30 * time.Second,
 	})
 	Register(w, acts)
 	return w
@@ -20,5 +25,7 @@ func New(c client.Client, taskQueue string, acts *activities.Activities) sdkwork
 
 // Register adds every breachflow workflow and activity to r.
 func Register(r sdkworker.Registry, acts *activities.Activities) {
+	r.RegisterWorkflow(workflows.IncidentWorkflow)
+	r.RegisterWorkflow(workflows.NotifyRoundWorkflow)
 	r.RegisterActivity(acts)
 }

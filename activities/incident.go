@@ -1,0 +1,245 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/breachflow/breachflow/internal/mail"
+	"github.com/breachflow/breachflow/internal/notice"
+	"github.com/breachflow/breachflow/internal/store"
+)
+
+// StageInput moves an incident to a stage.
+type StageInput struct {
+	IncidentID string         `json:"incident_id"`
+	Stage      string         `json:"stage"`
+	Actor      string         `json:"actor"`
+	Detail     map[string]any `json:"detail,omitempty"`
+}
+
+// SetStage records a stage change and audits it.
+func (a *Activities) SetStage(ctx context.Context, in StageInput) error {
+	return classify(a.Store.SetStage(ctx, in.IncidentID, in.Stage, in.Actor, in.Detail))
+}
+
+// AssessmentInput is a reportability decision for one incident.
+type AssessmentInput struct {
+	IncidentID string `json:"incident_id"`
+	Reportable bool   `json:"reportable"`
+	Rationale  string `json:"rationale"`
+	Actor      string `json:"actor"`
+}
+
+// RecordAssessment stores the reportability decision.
+func (a *Activities) RecordAssessment(ctx context.Context, in AssessmentInput) error {
+	return classify(a.Store.RecordAssessment(ctx, in.IncidentID, in.Reportable, in.Rationale, in.Actor))
+}
+
+// ScopeActivityInput resolves a scope version.
+type ScopeActivityInput struct {
+	IncidentID string              `json:"incident_id"`
+	Criteria   store.ScopeCriteria `json:"criteria"`
+	Actor      string              `json:"actor"`
+}
+
+// ResolveScope writes a new scope snapshot and returns its counts.
+func (a *Activities) ResolveScope(ctx context.Context, in ScopeActivityInput) (store.ScopeResult, error) {
+	res, err := a.Store.ResolveScope(ctx, in.IncidentID, in.Criteria, in.Actor)
+	return res, classify(err)
+}
+
+// DraftActivityInput stores a notice draft.
+type DraftActivityInput struct {
+	IncidentID string `json:"incident_id"`
+	Draft      []byte `json:"draft"` // empty: use the draft stored with the declaration
+	Actor      string `json:"actor"`
+}
+
+// SaveDraft checks and stores a notice draft and returns its content hash. With no draft
+// it takes the one stored with the declaration, returning "" when there is none.
+func (a *Activities) SaveDraft(ctx context.Context, in DraftActivityInput) (string, error) {
+	raw := in.Draft
+	if len(raw) == 0 {
+		inc, err := a.Store.GetIncident(ctx, in.IncidentID)
+		if err != nil {
+			return "", classify(err)
+		}
+		if len(inc.NoticeDraft) == 0 {
+			return "", nil
+		}
+		raw = inc.NoticeDraft
+	}
+	d, err := ParseDraft(raw)
+	if err != nil {
+		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, err)
+	}
+	hash := notice.ContentHash(d)
+	canonical, err := json.Marshal(d)
+	if err != nil {
+		return "", err
+	}
+	return hash, classify(a.Store.SaveDraft(ctx, in.IncidentID, canonical, hash, in.Actor))
+}
+
+// ParseDraft decodes and validates a notice draft.
+func ParseDraft(raw []byte) (notice.Draft, error) {
+	var d notice.Draft
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return d, fmt.Errorf("notice draft: %w", err)
+	}
+	return d, notice.Validate(d)
+}
+
+// ApproveActivityInput approves a content hash.
+type ApproveActivityInput struct {
+	IncidentID  string `json:"incident_id"`
+	ContentHash string `json:"content_hash"`
+	Actor       string `json:"actor"`
+}
+
+// Approve records an approval and returns the number of distinct approvers of the hash.
+func (a *Activities) Approve(ctx context.Context, in ApproveActivityInput) (int, error) {
+	n, err := a.Store.Approve(ctx, in.IncidentID, in.ContentHash, in.Actor)
+	return n, classify(err)
+}
+
+// PartnerReviewInput opens a partner review.
+type PartnerReviewInput struct {
+	IncidentID   string    `json:"incident_id"`
+	Partner      string    `json:"partner"`
+	ContentHash  string    `json:"content_hash"`
+	ScopeVersion int       `json:"scope_version"`
+	Covered      int       `json:"covered"`
+	DueAt        time.Time `json:"due_at"`
+}
+
+// OpenPartnerReview opens the review and emails the partner team a review request.
+func (a *Activities) OpenPartnerReview(ctx context.Context, in PartnerReviewInput) (int64, error) {
+	r, err := a.Store.OpenPartnerReview(ctx, in.IncidentID, in.Partner, in.ContentHash, in.ScopeVersion, in.Covered, in.DueAt)
+	if err != nil {
+		return 0, classify(err)
+	}
+	p, err := a.Store.GetPartner(ctx, in.Partner)
+	if err != nil {
+		return 0, classify(err)
+	}
+	subject := fmt.Sprintf("[breachflow] Joint notification review requested: %s", in.IncidentID)
+	body := fmt.Sprintf("Incident %s needs your team's review before the notice goes to the %d tenants that also use %s.\n"+
+		"Content hash: %s\nPlease confirm or request changes by %s:\n%s/console/partner\n",
+		in.IncidentID, in.Covered, p.Service, in.ContentHash, in.DueAt.UTC().Format(time.RFC1123), strings.TrimRight(a.PublicURL, "/"))
+	return r.ID, a.sendPlain(ctx, in.IncidentID, p.TeamEmails, subject, body)
+}
+
+// PartnerNudgeInput reminds a partner of its pending review.
+type PartnerNudgeInput struct {
+	IncidentID string    `json:"incident_id"`
+	Partner    string    `json:"partner"`
+	DueAt      time.Time `json:"due_at"`
+}
+
+// RemindPartner emails the partner team a reminder of the pending review.
+func (a *Activities) RemindPartner(ctx context.Context, in PartnerNudgeInput) error {
+	p, err := a.Store.GetPartner(ctx, in.Partner)
+	if err != nil {
+		return classify(err)
+	}
+	if _, err := a.Store.AppendAudit(ctx, store.AuditEntry{IncidentID: in.IncidentID, Actor: "system", Action: "partner.reminded",
+		Detail: map[string]any{"partner": in.Partner}}); err != nil {
+		return err
+	}
+	subject := fmt.Sprintf("[breachflow] Reminder: joint notification review for %s is due %s", in.IncidentID, in.DueAt.UTC().Format(time.RFC1123))
+	return a.sendPlain(ctx, in.IncidentID, p.TeamEmails, subject, "Your team's review is still pending.\n"+strings.TrimRight(a.PublicURL, "/")+"/console/partner\n")
+}
+
+// DecisionInput records the outcome of the pending partner review.
+type DecisionInput struct {
+	IncidentID string `json:"incident_id"`
+	Status     string `json:"status"`
+	Comment    string `json:"comment"`
+	Actor      string `json:"actor"`
+}
+
+// DecidePartner closes the pending partner review.
+func (a *Activities) DecidePartner(ctx context.Context, in DecisionInput) error {
+	_, err := a.Store.DecidePartnerReview(ctx, in.IncidentID, in.Status, in.Comment, in.Actor)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // decided by an earlier attempt
+	}
+	return classify(err)
+}
+
+// AlertInput alerts the responders.
+type AlertInput struct {
+	IncidentID string         `json:"incident_id"`
+	Kind       string         `json:"kind"` // deadline, partner_silent
+	Message    string         `json:"message"`
+	Detail     map[string]any `json:"detail,omitempty"`
+}
+
+// AlertResponders emails the responders and audits the alert.
+func (a *Activities) AlertResponders(ctx context.Context, in AlertInput) error {
+	detail := map[string]any{"kind": in.Kind, "message": in.Message}
+	for k, v := range in.Detail {
+		detail[k] = v
+	}
+	if _, err := a.Store.AppendAudit(ctx, store.AuditEntry{IncidentID: in.IncidentID, Actor: "system", Action: "responders.alerted", Detail: detail}); err != nil {
+		return err
+	}
+	if len(a.ResponderEmails) == 0 {
+		return nil
+	}
+	return a.sendPlain(ctx, in.IncidentID, a.ResponderEmails, "[breachflow] "+in.IncidentID+": "+in.Message,
+		in.Message+"\n"+strings.TrimRight(a.PublicURL, "/")+"/console/incidents/"+in.IncidentID+"\n")
+}
+
+// AckStatusInput reads acknowledgement aggregates.
+type AckStatusInput struct {
+	IncidentID   string `json:"incident_id"`
+	ScopeVersion int    `json:"scope_version"`
+}
+
+// AckStatus returns acknowledgement and deadline counts.
+func (a *Activities) AckStatus(ctx context.Context, in AckStatusInput) (store.AckStats, error) {
+	st, err := a.Store.AckStatus(ctx, in.IncidentID, in.ScopeVersion, a.now())
+	return st, classify(err)
+}
+
+// CloseInput closes an incident.
+type CloseInput struct {
+	IncidentID string `json:"incident_id"`
+	Reason     string `json:"reason"`
+	Actor      string `json:"actor"`
+}
+
+// CloseIncident marks the incident closed.
+func (a *Activities) CloseIncident(ctx context.Context, in CloseInput) error {
+	return classify(a.Store.CloseIncident(ctx, in.IncidentID, in.Reason, in.Actor))
+}
+
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// sendPlain mails a short internal message (partner team, responders) to each address.
+func (a *Activities) sendPlain(ctx context.Context, incidentID string, to []string, subject, body string) error {
+	if a.Mail == nil || len(to) == 0 {
+		return nil
+	}
+	p := mail.Page{Subject: subject, Text: body}
+	for _, addr := range to {
+		p.Personalizations = append(p.Personalizations, mail.Personalization{To: addr, Args: mail.CustomArgs{IncidentID: incidentID}})
+	}
+	_, err := a.Mail.Send(ctx, p)
+	return mail.TemporalError(err)
+}
