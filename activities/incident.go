@@ -54,37 +54,61 @@ func (a *Activities) ResolveScope(ctx context.Context, in ScopeActivityInput) (s
 	return res, classify(err)
 }
 
-// DraftActivityInput stores a notice draft.
+// DraftActivityInput makes a proposed draft the incident's current notice.
 type DraftActivityInput struct {
-	IncidentID string `json:"incident_id"`
-	Draft      []byte `json:"draft"` // empty: use the draft stored with the declaration
-	Actor      string `json:"actor"`
+	IncidentID  string `json:"incident_id"`
+	ContentHash string `json:"content_hash"` // empty: the draft stored with the declaration
+	Actor       string `json:"actor"`
 }
 
-// SaveDraft checks and stores a notice draft and returns its content hash. With no draft
-// it takes the one stored with the declaration, returning "" when there is none.
+// SaveDraft checks the proposed draft with ContentHash (or the one stored with the
+// declaration) and makes it current, returning its hash ("" when there is none).
 func (a *Activities) SaveDraft(ctx context.Context, in DraftActivityInput) (string, error) {
-	raw := in.Draft
-	if len(raw) == 0 {
+	var raw []byte
+	if in.ContentHash == "" {
 		inc, err := a.Store.GetIncident(ctx, in.IncidentID)
 		if err != nil {
 			return "", classify(err)
 		}
-		if len(inc.NoticeDraft) == 0 {
-			return "", nil
-		}
 		raw = inc.NoticeDraft
+	} else {
+		var err error
+		if raw, err = a.Store.GetDraft(ctx, in.IncidentID, in.ContentHash); err != nil {
+			return "", classify(err)
+		}
+	}
+	if len(raw) == 0 {
+		return "", nil
 	}
 	d, err := ParseDraft(raw)
 	if err != nil {
 		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, err)
 	}
 	hash := notice.ContentHash(d)
+	if in.ContentHash != "" && hash != in.ContentHash {
+		return "", temporal.NewNonRetryableApplicationError("stored draft does not match its hash", ErrTypeInvalidInput, nil)
+	}
 	canonical, err := json.Marshal(d)
 	if err != nil {
 		return "", err
 	}
 	return hash, classify(a.Store.SaveDraft(ctx, in.IncidentID, canonical, hash, in.Actor))
+}
+
+// ProposeDraft validates a draft and keeps it under its content hash, for the draft
+// update to select. It runs outside workflows (API, tests), so the draft never enters a
+// workflow history.
+func ProposeDraft(ctx context.Context, st *store.Store, incidentID string, raw []byte, actor string) (string, error) {
+	d, err := ParseDraft(raw)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", store.ErrInvalidInput, err)
+	}
+	canonical, err := json.Marshal(d)
+	if err != nil {
+		return "", err
+	}
+	hash := notice.ContentHash(d)
+	return hash, st.PutDraft(ctx, incidentID, canonical, hash, actor)
 }
 
 // ParseDraft decodes and validates a notice draft.

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -344,6 +345,8 @@ func (w *incident) deadlineClock(ctx workflow.Context) {
 	}
 }
 
+var hashRe = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
 func requireActor(actor string) error {
 	if strings.TrimSpace(actor) == "" {
 		return errors.New("actor is required")
@@ -419,7 +422,7 @@ func (w *incident) register(ctx workflow.Context) error {
 			return w.locked(ctx, func() error {
 				var hash string
 				if err := workflow.ExecuteActivity(w.act(ctx), acts.SaveDraft, activities.DraftActivityInput{
-					IncidentID: w.in.IncidentID, Draft: in.Draft, Actor: in.Actor}).Get(ctx, &hash); err != nil {
+					IncidentID: w.in.IncidentID, ContentHash: in.ContentHash, Actor: in.Actor}).Get(ctx, &hash); err != nil {
 					return err
 				}
 				if hash != s.ContentHash {
@@ -431,8 +434,8 @@ func (w *incident) register(ctx workflow.Context) error {
 			if err := requireActor(in.Actor); err != nil {
 				return err
 			}
-			if _, err := activities.ParseDraft(in.Draft); err != nil {
-				return err
+			if !hashRe.MatchString(in.ContentHash) {
+				return errors.New("content_hash: want the 64-hex-digit hash of a proposed draft")
 			}
 			return before(store.StageAssessing, store.StageScoping, store.StageApproval)
 		}},

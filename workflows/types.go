@@ -164,10 +164,10 @@ type ScopeInput struct {
 	Actor    string              `json:"actor"`
 }
 
-// DraftInput sets the notice draft (a notice.Draft as JSON).
+// DraftInput makes a proposed draft (stored with activities.ProposeDraft) current.
 type DraftInput struct {
-	Draft []byte `json:"draft"`
-	Actor string `json:"actor"`
+	ContentHash string `json:"content_hash"`
+	Actor       string `json:"actor"`
 }
 
 // ApproveInput approves the draft with ContentHash.

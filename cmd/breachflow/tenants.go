@@ -57,6 +57,7 @@ func (a *app) tenantsGenerateCmd() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&opts.Tenants, "tenants", 1000, "number of tenants")
 	cmd.Flags().IntVar(&opts.ContactsPerTenant, "contacts-per-tenant", 3, "contacts per tenant (the first is the primary)")
+	cmd.Flags().Float64Var(&opts.AlternateShare, "alternates", 0.3, "share of tenants whose last contact is an alternate")
 	cmd.Flags().Uint64Var(&opts.Seed, "seed", 1, "random seed; the same seed writes the same files")
 	cmd.Flags().StringVar(&out, "out", "", "directory to write into")
 	return cmd

@@ -33,7 +33,7 @@ func Seed(ctx context.Context, st *store.Store, nTenants, contactsPerTenant int)
 		return false, nil
 	}
 	var tb, cb bytes.Buffer
-	if err := tenants.Generate(tenants.Options{Tenants: nTenants, ContactsPerTenant: contactsPerTenant, Seed: 42}, &tb, &cb); err != nil {
+	if err := tenants.Generate(tenants.Options{Tenants: nTenants, ContactsPerTenant: contactsPerTenant, Seed: 42, AlternateShare: 0.5}, &tb, &cb); err != nil {
 		return false, err
 	}
 	ts, err := tenants.ReadTenants(&tb, "demo-tenants.csv")

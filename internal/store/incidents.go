@@ -366,3 +366,21 @@ func (s *Store) CloseIncident(ctx context.Context, id, reason, actor string) err
 		return err
 	})
 }
+
+// PutDraft keeps a proposed notice draft under its content hash (validated by the
+// caller); proposing the same draft twice is harmless.
+func (s *Store) PutDraft(ctx context.Context, id string, draft json.RawMessage, hash, actor string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO notice_drafts (incident_id, content_hash, draft, created_by) VALUES ($1, $2, $3, $4)
+		ON CONFLICT DO NOTHING`, id, hash, draft, actor)
+	if err != nil {
+		return fmt.Errorf("store draft: %w", err)
+	}
+	return nil
+}
+
+// GetDraft returns a proposed draft by hash.
+func (s *Store) GetDraft(ctx context.Context, id, hash string) (json.RawMessage, error) {
+	var raw json.RawMessage
+	err := s.pool.QueryRow(ctx, `SELECT draft FROM notice_drafts WHERE incident_id = $1 AND content_hash = $2`, id, hash).Scan(&raw)
+	return raw, notFound(err)
+}

@@ -54,17 +54,23 @@ type Options struct {
 	Tenants           int
 	ContactsPerTenant int
 	Seed              uint64
+	// AlternateShare is the share of tenants (0 to 1) whose last contact is an
+	// alternate, notified only when the primaries cannot be reached or on escalation.
+	AlternateShare float64
 }
 
 // Generate writes realistic synthetic tenants.csv and contacts.csv data. The same options
-// always produce the same bytes. Each tenant's first contact is its primary; the rest
-// are alternates.
+// always produce the same bytes. A tenant's contacts are primaries, except that for
+// AlternateShare of the tenants with more than one contact the last is an alternate.
 func Generate(opts Options, tenantsOut, contactsOut io.Writer) error {
 	if opts.Tenants < 1 {
 		return fmt.Errorf("tenants: want at least 1, got %d", opts.Tenants)
 	}
 	if opts.ContactsPerTenant < 1 || opts.ContactsPerTenant > 50 {
 		return fmt.Errorf("contacts-per-tenant: want 1 to 50, got %d", opts.ContactsPerTenant)
+	}
+	if opts.AlternateShare < 0 || opts.AlternateShare > 1 {
+		return fmt.Errorf("alternates: want a share from 0 to 1, got %g", opts.AlternateShare)
 	}
 	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))
 	tw, cw := csv.NewWriter(tenantsOut), csv.NewWriter(contactsOut)
@@ -91,11 +97,12 @@ func Generate(opts Options, tenantsOut, contactsOut io.Writer) error {
 			return err
 		}
 		domain := fmt.Sprintf("%s.example", id)
+		withAlternate := opts.ContactsPerTenant > 1 && rng.Float64() < opts.AlternateShare
 		for k := 0; k < opts.ContactsPerTenant; k++ {
 			g, f := given[rng.IntN(len(given))], family[rng.IntN(len(family))]
-			kind := "alternate"
-			if k == 0 {
-				kind = "primary"
+			kind := "primary"
+			if withAlternate && k == opts.ContactsPerTenant-1 {
+				kind = "alternate"
 			}
 			contactLocale := ""
 			if rng.IntN(10) == 0 {

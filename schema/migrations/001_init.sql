@@ -255,3 +255,14 @@ CREATE TABLE app_secrets (
     value      bytea NOT NULL CHECK (length(value) >= 32),
     created_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- Every notice draft ever proposed, by content hash, so workflow history carries only
+-- the hash (a draft names the provider's contact point).
+CREATE TABLE notice_drafts (
+    incident_id  text NOT NULL REFERENCES incidents (id),
+    content_hash text NOT NULL CHECK (content_hash ~ '^[0-9a-f]{64}$'),
+    draft        jsonb NOT NULL,
+    created_by   text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (incident_id, content_hash)
+);

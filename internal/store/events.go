@@ -1,0 +1,176 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// DeliveryEvent is one SendGrid Event Webhook event as the outbox records it. It carries no
+// recipient address: the notice it names already knows its contact.
+type DeliveryEvent struct {
+	SGEventID   string    // SendGrid's unique event id; repeats are dropped
+	NoticeID    int64     // the notice_id custom arg; 0 when absent or not a number
+	Event       string    // SendGrid's event name: processed, delivered, deferred, bounce, dropped, …
+	OccurredAt  time.Time // when SendGrid says it happened
+	SGMessageID string    // per-recipient message id; its part before the first '.' is the X-Message-Id
+	Reason      string    // why a bounce or drop happened; may be empty
+}
+
+// ApplyResult counts what ApplyDeliveryEvents did with a batch.
+type ApplyResult struct {
+	Received      int            `json:"received"`               // events in the batch
+	Applied       int            `json:"applied"`                // events recorded for the first time
+	Duplicates    int            `json:"duplicates"`             // events recorded before (or repeated in the batch)
+	Unknown       int            `json:"unknown"`                // events naming no notice of ours; skipped
+	Invalid       int            `json:"invalid"`                // events without a usable id, name or time; skipped
+	Notices       int            `json:"notices_updated"`        // notices whose status moved forward
+	Undeliverable int            `json:"contacts_undeliverable"` // contacts newly marked undeliverable
+	Events        map[string]int `json:"events"`                 // applied events by name
+}
+
+// Bounds of delivery_events' CHECK constraints; an event outside them is skipped rather than
+// failing its whole batch, which SendGrid would otherwise post again and again.
+const (
+	maxSGEventIDLen = 200
+	maxEventNameLen = 40
+)
+
+// applyEventsSQL records a batch and moves the notices it concerns in one statement, so only
+// the events inserted now (not repeats) touch notices and contacts. A notice's status moves
+// only to a higher rank; bounced and dropped share the top rank and so are final. Failed
+// counts as unsent: a send that timed out may have been accepted after all, and SendGrid's
+// events are the authority on what happened to it.
+const applyEventsSQL = `
+WITH outcome (event, status, rank) AS (
+    VALUES ('processed', 'sent', 1), ('deferred', 'deferred', 2), ('delivered', 'delivered', 3),
+           ('bounce', 'bounced', 4), ('dropped', 'dropped', 4)
+), known AS (
+    SELECT e.sg_event_id, e.notice_id, e.event, e.occurred_at,
+           nullif(e.sg_message_id, '') AS sg_message_id, nullif(e.reason, '') AS reason
+    FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[])
+         AS e (sg_event_id, notice_id, event, occurred_at, sg_message_id, reason)
+    JOIN notices n ON n.id = e.notice_id
+), fresh AS (
+    INSERT INTO delivery_events (sg_event_id, notice_id, event, occurred_at, sg_message_id, reason)
+    SELECT DISTINCT ON (sg_event_id) sg_event_id, notice_id, event, occurred_at, sg_message_id, reason
+    FROM known
+    ORDER BY sg_event_id
+    ON CONFLICT (sg_event_id) DO NOTHING
+    RETURNING notice_id, event, occurred_at, sg_message_id, reason
+), best AS (
+    SELECT DISTINCT ON (f.notice_id) f.notice_id, o.status, o.rank, f.occurred_at,
+           nullif(split_part(f.sg_message_id, '.', 1), '') AS message_id
+    FROM fresh f JOIN outcome o ON o.event = f.event
+    ORDER BY f.notice_id, o.rank DESC, f.occurred_at DESC
+), moved AS (
+    UPDATE notices n
+    SET status = b.status,
+        status_at = b.occurred_at,
+        sent_at = coalesce(n.sent_at, b.occurred_at),
+        provider_message_id = coalesce(nullif(n.provider_message_id, ''), b.message_id)
+    FROM best b
+    WHERE n.id = b.notice_id
+      AND b.rank > CASE n.status WHEN 'sent' THEN 1 WHEN 'deferred' THEN 2 WHEN 'delivered' THEN 3
+                                 WHEN 'bounced' THEN 4 WHEN 'dropped' THEN 4 ELSE 0 END
+    RETURNING n.id
+), failure AS (
+    SELECT DISTINCT ON (n.contact_id) n.contact_id, f.occurred_at, coalesce(f.reason, f.event) AS reason
+    FROM fresh f JOIN notices n ON n.id = f.notice_id
+    WHERE f.event IN ('bounce', 'dropped')
+    ORDER BY n.contact_id, f.occurred_at
+), marked AS (
+    UPDATE contacts c
+    SET undeliverable_at = x.occurred_at, undeliverable_reason = x.reason, updated_at = now()
+    FROM failure x
+    WHERE c.id = x.contact_id AND c.undeliverable_at IS NULL
+    RETURNING c.id
+)
+SELECT (SELECT count(*) FROM known),
+       (SELECT count(*) FROM fresh),
+       (SELECT count(*) FROM moved),
+       (SELECT count(*) FROM marked),
+       (SELECT coalesce(jsonb_object_agg(event, n), '{}') FROM (SELECT event, count(*) AS n FROM fresh GROUP BY event) t)`
+
+// ApplyDeliveryEvents records a batch of webhook events in one transaction and moves the
+// notices they name forward: sent < deferred < delivered, with bounced and dropped final.
+// SendGrid posts at least once, so an event already recorded changes nothing; events naming
+// no notice of ours, or without a usable id, name or time, are counted and skipped rather than
+// refused, since SendGrid would post a refused batch again. A bounce or drop marks the
+// notice's contact undeliverable so later rounds go to the tenant's alternate contact. One
+// audit row with counts records each batch that applied anything.
+func (s *Store) ApplyDeliveryEvents(ctx context.Context, events []DeliveryEvent) (ApplyResult, error) {
+	res := ApplyResult{Received: len(events), Events: map[string]int{}}
+	n := len(events)
+	ids := make([]string, 0, n)
+	notices := make([]int64, 0, n)
+	names := make([]string, 0, n)
+	times := make([]time.Time, 0, n)
+	messages := make([]string, 0, n)
+	reasons := make([]string, 0, n)
+	for _, e := range events {
+		if !validEventText(e.SGEventID, maxSGEventIDLen) || !validEventText(e.Event, maxEventNameLen) ||
+			!validText(e.SGMessageID) || !validText(e.Reason) || e.OccurredAt.IsZero() {
+			res.Invalid++
+			continue
+		}
+		if e.NoticeID <= 0 {
+			res.Unknown++
+			continue
+		}
+		ids = append(ids, e.SGEventID)
+		notices = append(notices, e.NoticeID)
+		names = append(names, e.Event)
+		times = append(times, e.OccurredAt)
+		messages = append(messages, e.SGMessageID)
+		reasons = append(reasons, e.Reason)
+	}
+	if len(ids) == 0 {
+		return res, nil
+	}
+	err := s.WithTx(ctx, func(tx pgx.Tx) error {
+		var known int
+		if err := tx.QueryRow(ctx, applyEventsSQL, ids, notices, names, times, messages, reasons).
+			Scan(&known, &res.Applied, &res.Notices, &res.Undeliverable, &res.Events); err != nil {
+			return fmt.Errorf("apply delivery events: %w", err)
+		}
+		res.Unknown += len(ids) - known
+		res.Duplicates = known - res.Applied
+		if res.Applied == 0 {
+			return nil
+		}
+		_, err := AppendAudit(ctx, tx, AuditEntry{
+			Actor:  "sendgrid",
+			Action: "delivery.events_applied",
+			Detail: map[string]any{
+				"received":               res.Received,
+				"applied":                res.Applied,
+				"duplicates":             res.Duplicates,
+				"unknown":                res.Unknown,
+				"invalid":                res.Invalid,
+				"notices_updated":        res.Notices,
+				"contacts_undeliverable": res.Undeliverable,
+				"events":                 res.Events,
+			},
+		})
+		return err
+	})
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	return res, nil
+}
+
+// validEventText reports whether s fits a non-empty text column of at most limit characters.
+func validEventText(s string, limit int) bool {
+	return s != "" && validText(s) && utf8.RuneCountInString(s) <= limit
+}
+
+// validText reports whether PostgreSQL can store s as text: valid UTF-8 without NUL.
+func validText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}

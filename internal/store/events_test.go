@@ -1,0 +1,344 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/breachflow/breachflow/internal/store"
+	"github.com/breachflow/breachflow/internal/testenv"
+)
+
+// deliveryFixture is one tenant with a primary and an alternate contact, an incident and its
+// first notification round, written with plain SQL.
+type deliveryFixture struct {
+	s          *store.Store
+	incidentID string
+	tenantID   string
+	primary    int64
+	alternate  int64
+	contacts   int
+}
+
+func newDeliveryFixture(t *testing.T) *deliveryFixture {
+	t.Helper()
+	ctx := context.Background()
+	fx := &deliveryFixture{s: testenv.Store(t), incidentID: "INC-TEST-0001", tenantID: "acme"}
+	pool := fx.s.Pool()
+	_, err := pool.Exec(ctx, `INSERT INTO tenants (id, name, country, locale, notice_sla_hours)
+		VALUES ($1, 'Acme GmbH', 'DE', 'de', 72)`, fx.tenantID)
+	require.NoError(t, err)
+	fx.primary = fx.addContact(t, "primary")
+	fx.alternate = fx.addContact(t, "alternate")
+	_, err = pool.Exec(ctx, `INSERT INTO incidents (id, declaration_hash, title, severity, aware_at, declared_by)
+		VALUES ($1, 'test-hash', 'Credential exposure', 'high', now() - interval '2 hours', 'alice')`, fx.incidentID)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO notice_rounds (incident_id, round, kind, scope_version, content_hash)
+		VALUES ($1, 1, 'initial', 1, 'content-hash')`, fx.incidentID)
+	require.NoError(t, err)
+	return fx
+}
+
+func (fx *deliveryFixture) addContact(t *testing.T, kind string) int64 {
+	t.Helper()
+	fx.contacts++
+	var id int64
+	err := fx.s.Pool().QueryRow(context.Background(), `INSERT INTO contacts (tenant_id, email, name, kind)
+		VALUES ($1, $2, 'Contact', $3) RETURNING id`,
+		fx.tenantID, fmt.Sprintf("contact%d@acme.example.com", fx.contacts), kind).Scan(&id)
+	require.NoError(t, err)
+	return id
+}
+
+// addNotice writes a notice of round 1 to contactID in status, with messageID as its provider
+// message id when not empty.
+func (fx *deliveryFixture) addNotice(t *testing.T, contactID int64, status, messageID string) int64 {
+	t.Helper()
+	var id int64
+	err := fx.s.Pool().QueryRow(context.Background(), `INSERT INTO notices
+			(incident_id, round, tenant_id, contact_id, page, locale, status, provider_message_id)
+		VALUES ($1, 1, $2, $3, 0, 'de', $4, nullif($5, '')) RETURNING id`,
+		fx.incidentID, fx.tenantID, contactID, status, messageID).Scan(&id)
+	require.NoError(t, err)
+	return id
+}
+
+type noticeState struct {
+	Status    string
+	MessageID string
+	StatusAt  *time.Time
+	SentAt    *time.Time
+}
+
+func (fx *deliveryFixture) notice(t *testing.T, id int64) noticeState {
+	t.Helper()
+	var n noticeState
+	err := fx.s.Pool().QueryRow(context.Background(), `SELECT status, coalesce(provider_message_id, ''), status_at, sent_at
+		FROM notices WHERE id = $1`, id).Scan(&n.Status, &n.MessageID, &n.StatusAt, &n.SentAt)
+	require.NoError(t, err)
+	return n
+}
+
+type contactState struct {
+	UndeliverableAt *time.Time
+	Reason          *string
+}
+
+func (fx *deliveryFixture) contact(t *testing.T, id int64) contactState {
+	t.Helper()
+	var c contactState
+	err := fx.s.Pool().QueryRow(context.Background(), `SELECT undeliverable_at, undeliverable_reason
+		FROM contacts WHERE id = $1`, id).Scan(&c.UndeliverableAt, &c.Reason)
+	require.NoError(t, err)
+	return c
+}
+
+func (fx *deliveryFixture) count(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	require.NoError(t, fx.s.Pool().QueryRow(context.Background(), sql, args...).Scan(&n))
+	return n
+}
+
+var eventBase = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+// ev builds an event for notice at eventBase plus minute minutes.
+func ev(id string, notice int64, name string, minute int) store.DeliveryEvent {
+	return store.DeliveryEvent{
+		SGEventID:   id,
+		NoticeID:    notice,
+		Event:       name,
+		OccurredAt:  eventBase.Add(time.Duration(minute) * time.Minute),
+		SGMessageID: "msg-abc.filter0001.1.0",
+	}
+}
+
+func TestApplyDeliveryEventsMovesStatusForwardOnly(t *testing.T) {
+	t.Parallel()
+	type step struct {
+		event  string
+		minute int
+	}
+	cases := []struct {
+		name    string
+		initial string
+		batches [][]step
+		want    string
+		atMin   int // minute of the event that set the final status
+	}{
+		{"processed confirms a send in flight", "sending", [][]step{{{"processed", 1}}}, "sent", 1},
+		{"processed confirms a pending notice", "pending", [][]step{{{"processed", 1}}}, "sent", 1},
+		{"processed then delivered in one batch", "sending", [][]step{{{"processed", 1}, {"delivered", 2}}}, "delivered", 2},
+		{"delivered before processed in one batch", "sent", [][]step{{{"delivered", 2}, {"processed", 1}}}, "delivered", 2},
+		{"deferred then delivered", "sent", [][]step{{{"deferred", 1}}, {{"delivered", 5}}}, "delivered", 5},
+		{"late deferred after delivered is ignored", "sent", [][]step{{{"delivered", 5}}, {{"deferred", 1}}}, "delivered", 5},
+		{"late processed after delivered is ignored", "sent", [][]step{{{"delivered", 5}}, {{"processed", 1}}}, "delivered", 5},
+		{"bounce after delivered wins", "sent", [][]step{{{"delivered", 1}}, {{"bounce", 9}}}, "bounced", 9},
+		{"delivered after bounce is ignored", "sent", [][]step{{{"bounce", 1}}, {{"delivered", 9}}}, "bounced", 1},
+		{"dropped is final", "sending", [][]step{{{"dropped", 1}}, {{"delivered", 2}, {"deferred", 3}}}, "dropped", 1},
+		{"bounce after dropped keeps dropped", "sent", [][]step{{{"dropped", 1}}, {{"bounce", 2}}}, "dropped", 1},
+		{"engagement events leave the status", "delivered", [][]step{{{"open", 3}, {"click", 4}}}, "delivered", -1},
+		{"delivered settles a send that timed out", "failed", [][]step{{{"delivered", 2}}}, "delivered", 2},
+	}
+	fx := newDeliveryFixture(t)
+	ctx := context.Background()
+	for i, tc := range cases {
+		contact := fx.addContact(t, "alternate")
+		notice := fx.addNotice(t, contact, tc.initial, "")
+		for b, batch := range tc.batches {
+			events := make([]store.DeliveryEvent, len(batch))
+			for j, st := range batch {
+				events[j] = ev(fmt.Sprintf("case%d-batch%d-%d", i, b, j), notice, st.event, st.minute)
+			}
+			res, err := fx.s.ApplyDeliveryEvents(ctx, events)
+			require.NoError(t, err, tc.name)
+			require.Equal(t, len(batch), res.Applied, tc.name)
+		}
+		got := fx.notice(t, notice)
+		require.Equal(t, tc.want, got.Status, tc.name)
+		if tc.atMin >= 0 {
+			require.NotNil(t, got.StatusAt, tc.name)
+			require.True(t, eventBase.Add(time.Duration(tc.atMin)*time.Minute).Equal(*got.StatusAt), "%s: status_at %v", tc.name, got.StatusAt)
+			require.Equal(t, "msg-abc", got.MessageID, tc.name)
+			require.NotNil(t, got.SentAt, tc.name)
+		} else {
+			require.Nil(t, got.StatusAt, tc.name)
+		}
+	}
+}
+
+func TestApplyDeliveryEventsKeepsProviderMessageID(t *testing.T) {
+	t.Parallel()
+	fx := newDeliveryFixture(t)
+	notice := fx.addNotice(t, fx.primary, "sent", "from-the-sender")
+	_, err := fx.s.ApplyDeliveryEvents(context.Background(), []store.DeliveryEvent{ev("e1", notice, "delivered", 1)})
+	require.NoError(t, err)
+	got := fx.notice(t, notice)
+	require.Equal(t, "delivered", got.Status)
+	require.Equal(t, "from-the-sender", got.MessageID)
+}
+
+func TestApplyDeliveryEventsAppliesDuplicatesOnce(t *testing.T) {
+	t.Parallel()
+	fx := newDeliveryFixture(t)
+	ctx := context.Background()
+	notice := fx.addNotice(t, fx.primary, "sending", "")
+	batch := []store.DeliveryEvent{
+		ev("e-processed", notice, "processed", 1),
+		ev("e-delivered", notice, "delivered", 2),
+		ev("e-delivered", notice, "delivered", 2), // repeated inside the batch
+	}
+	first, err := fx.s.ApplyDeliveryEvents(ctx, batch)
+	require.NoError(t, err)
+	require.Equal(t, store.ApplyResult{
+		Received: 3, Applied: 2, Duplicates: 1, Notices: 1,
+		Events: map[string]int{"processed": 1, "delivered": 1},
+	}, first)
+	before := fx.notice(t, notice)
+
+	// SendGrid posting the same batch again changes nothing.
+	for range 2 {
+		again, err := fx.s.ApplyDeliveryEvents(ctx, batch)
+		require.NoError(t, err)
+		require.Equal(t, store.ApplyResult{Received: 3, Duplicates: 3, Events: map[string]int{}}, again)
+	}
+	require.Equal(t, before, fx.notice(t, notice))
+	require.Equal(t, 2, fx.count(t, `SELECT count(*) FROM delivery_events WHERE notice_id = $1`, notice))
+	require.Equal(t, 1, fx.count(t, `SELECT count(*) FROM audit_log WHERE action = 'delivery.events_applied'`))
+}
+
+func TestApplyDeliveryEventsConcurrentRepeatsApplyOnce(t *testing.T) {
+	t.Parallel()
+	fx := newDeliveryFixture(t)
+	ctx := context.Background()
+	notice := fx.addNotice(t, fx.primary, "sending", "")
+	batch := []store.DeliveryEvent{ev("c-processed", notice, "processed", 1), ev("c-bounce", notice, "bounce", 2)}
+	var wg sync.WaitGroup
+	results := make([]store.ApplyResult, 6)
+	errs := make([]error, len(results))
+	for i := range results {
+		wg.Go(func() { results[i], errs[i] = fx.s.ApplyDeliveryEvents(ctx, batch) })
+	}
+	wg.Wait()
+	applied, undeliverable := 0, 0
+	for i := range results {
+		require.NoError(t, errs[i])
+		applied += results[i].Applied
+		undeliverable += results[i].Undeliverable
+	}
+	require.Equal(t, 2, applied)
+	require.Equal(t, 1, undeliverable)
+	require.Equal(t, "bounced", fx.notice(t, notice).Status)
+	require.Equal(t, 2, fx.count(t, `SELECT count(*) FROM delivery_events`))
+	rep, err := fx.s.VerifyAudit(ctx)
+	require.NoError(t, err)
+	require.True(t, rep.OK, rep.Problem)
+}
+
+func TestApplyDeliveryEventsSkipsUnknownAndInvalid(t *testing.T) {
+	t.Parallel()
+	fx := newDeliveryFixture(t)
+	ctx := context.Background()
+	notice := fx.addNotice(t, fx.primary, "sent", "")
+	noTime := ev("no-time", notice, "delivered", 0)
+	noTime.OccurredAt = time.Time{}
+	withNUL := ev("nul-reason", notice, "bounce", 0)
+	withNUL.Reason = "bad\x00reason"
+	res, err := fx.s.ApplyDeliveryEvents(ctx, []store.DeliveryEvent{
+		ev("u-missing-arg", 0, "delivered", 1),      // notice_id absent or not a number
+		ev("u-no-such-notice", 987654, "bounce", 1), // not one of ours
+		ev("", notice, "bounce", 1),
+		ev(strings.Repeat("x", 201), notice, "bounce", 1),
+		ev("long-name", notice, strings.Repeat("y", 41), 1),
+		noTime,
+		withNUL,
+		ev("ok", notice, "delivered", 3),
+	})
+	require.NoError(t, err)
+	require.Equal(t, store.ApplyResult{
+		Received: 8, Applied: 1, Unknown: 2, Invalid: 5, Notices: 1,
+		Events: map[string]int{"delivered": 1},
+	}, res)
+	require.Equal(t, "delivered", fx.notice(t, notice).Status)
+	require.Equal(t, 1, fx.count(t, `SELECT count(*) FROM delivery_events`))
+	require.Nil(t, fx.contact(t, fx.primary).UndeliverableAt)
+
+	res, err = fx.s.ApplyDeliveryEvents(ctx, []store.DeliveryEvent{ev("u-only", 42, "bounce", 1)})
+	require.NoError(t, err)
+	require.Equal(t, store.ApplyResult{Received: 1, Unknown: 1, Events: map[string]int{}}, res)
+
+	res, err = fx.s.ApplyDeliveryEvents(ctx, nil)
+	require.NoError(t, err)
+	require.Zero(t, res.Received)
+}
+
+func TestApplyDeliveryEventsMarksContactUndeliverable(t *testing.T) {
+	t.Parallel()
+	fx := newDeliveryFixture(t)
+	ctx := context.Background()
+	bounced := fx.addNotice(t, fx.primary, "sent", "")
+	dropContact := fx.addContact(t, "alternate")
+	dropped := fx.addNotice(t, dropContact, "sending", "")
+	delivered := fx.addNotice(t, fx.alternate, "sent", "")
+
+	bounce := ev("b1", bounced, "bounce", 4)
+	bounce.Reason = "550 5.1.1 mailbox does not exist"
+	res, err := fx.s.ApplyDeliveryEvents(ctx, []store.DeliveryEvent{
+		ev("b0", bounced, "processed", 1),
+		bounce,
+		ev("d1", dropped, "dropped", 2), // no reason given
+		ev("ok1", delivered, "delivered", 3),
+	})
+	require.NoError(t, err)
+	require.Equal(t, 3, res.Notices)
+	require.Equal(t, 2, res.Undeliverable)
+
+	require.Equal(t, "bounced", fx.notice(t, bounced).Status)
+	require.Equal(t, "dropped", fx.notice(t, dropped).Status)
+	require.Equal(t, "delivered", fx.notice(t, delivered).Status)
+
+	p := fx.contact(t, fx.primary)
+	require.NotNil(t, p.UndeliverableAt)
+	require.True(t, eventBase.Add(4*time.Minute).Equal(*p.UndeliverableAt))
+	require.Equal(t, "550 5.1.1 mailbox does not exist", *p.Reason)
+	d := fx.contact(t, dropContact)
+	require.NotNil(t, d.UndeliverableAt)
+	require.Equal(t, "dropped", *d.Reason)
+	require.Nil(t, fx.contact(t, fx.alternate).UndeliverableAt)
+
+	// A later bounce keeps the first failure on record.
+	later := ev("b2", bounced, "bounce", 30)
+	later.Reason = "another reason"
+	res, err = fx.s.ApplyDeliveryEvents(ctx, []store.DeliveryEvent{later})
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Applied)
+	require.Zero(t, res.Undeliverable)
+	require.Equal(t, "550 5.1.1 mailbox does not exist", *fx.contact(t, fx.primary).Reason)
+}
+
+func TestApplyDeliveryEventsAuditsCountsOnly(t *testing.T) {
+	t.Parallel()
+	fx := newDeliveryFixture(t)
+	ctx := context.Background()
+	notice := fx.addNotice(t, fx.primary, "sent", "")
+	bounce := ev("a1", notice, "bounce", 1)
+	bounce.Reason = "550 <contact1@acme.example.com> unknown"
+	_, err := fx.s.ApplyDeliveryEvents(ctx, []store.DeliveryEvent{bounce, ev("a2", 777, "delivered", 1)})
+	require.NoError(t, err)
+
+	var actor, detail string
+	var incident *string
+	err = fx.s.Pool().QueryRow(ctx, `SELECT actor, incident_id, detail::text FROM audit_log
+		WHERE action = 'delivery.events_applied'`).Scan(&actor, &incident, &detail)
+	require.NoError(t, err)
+	require.Equal(t, "sendgrid", actor)
+	require.Nil(t, incident)
+	require.NotContains(t, detail, "@")
+	require.JSONEq(t, `{"received": 2, "applied": 1, "duplicates": 0, "unknown": 1, "invalid": 0,
+		"notices_updated": 1, "contacts_undeliverable": 1, "events": {"bounce": 1}}`, detail)
+}
