@@ -45,6 +45,13 @@ func IncidentWorkflow(ctx workflow.Context, in IncidentInput) (*Status, error) {
 		w.s = &Status{IncidentID: in.IncidentID, Stage: store.StageDeclared, Approvers: []string{}, Alerts: []string{},
 			Rounds: []RoundResult{}, NextRound: 1, NotifiedParts: map[string]bool{}, Partner: PartnerStatus{Name: in.Partner}}
 	}
+	if in.Resume == nil {
+		// Taken before the handlers exist: updates that arrive meanwhile wait for it, so
+		// they find the incident in the assessing stage.
+		if err := w.mu.Lock(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := w.register(ctx); err != nil {
 		return nil, err
 	}
@@ -60,7 +67,9 @@ func IncidentWorkflow(ctx workflow.Context, in IncidentInput) (*Status, error) {
 			workflow.GetLogger(ctx).Warn("declared draft refused", "incident_id", in.IncidentID)
 		}
 		w.s.ContentHash = hash
-		if err := w.stage(ctx, store.StageAssessing, "system"); err != nil {
+		err := w.stage(ctx, store.StageAssessing, "system")
+		w.mu.Unlock()
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -392,7 +401,7 @@ func (w *incident) register(ctx workflow.Context) error {
 			if strings.TrimSpace(in.Rationale) == "" || len(in.Rationale) > 10000 {
 				return errors.New("rationale: required, at most 10000 characters")
 			}
-			return before(store.StageAssessing)
+			return before(store.StageDeclared, store.StageAssessing)
 		}},
 		{UpdateScope, func(ctx workflow.Context, in ScopeInput) (*Status, error) {
 			return w.locked(ctx, func() error {
@@ -437,7 +446,7 @@ func (w *incident) register(ctx workflow.Context) error {
 			if !hashRe.MatchString(in.ContentHash) {
 				return errors.New("content_hash: want the 64-hex-digit hash of a proposed draft")
 			}
-			return before(store.StageAssessing, store.StageScoping, store.StageApproval)
+			return before(store.StageDeclared, store.StageAssessing, store.StageScoping, store.StageApproval)
 		}},
 		{UpdateApprove, func(ctx workflow.Context, in ApproveInput) (*Status, error) {
 			return w.locked(ctx, func() error {
