@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 
+	"github.com/breachflow/breachflow/internal/mail"
 	"github.com/breachflow/breachflow/internal/store"
 )
 
@@ -22,6 +23,8 @@ type Server struct {
 	Store    *store.Store
 	Temporal client.Client
 	Logger   *zap.Logger
+	// Webhook verifies SendGrid's signed Event Webhook; nil answers 503 there.
+	Webhook *mail.Verifier
 
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -46,6 +49,7 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "GET /v1/apikeys", s.auth(s.listAPIKeys, "admin"))
 	s.route(mux, "POST /v1/apikeys", s.auth(s.createAPIKey, "admin"))
 	s.route(mux, "DELETE /v1/apikeys/{id}", s.auth(s.revokeAPIKey, "admin"))
+	s.route(mux, "POST /v1/webhooks/sendgrid", s.sendgridWebhook)
 	return mux
 }
 

@@ -1,0 +1,114 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/breachflow/breachflow/internal/mail"
+	"github.com/breachflow/breachflow/internal/store"
+)
+
+// maxWebhookBody bounds one Event Webhook post; SendGrid batches stay far below it.
+const maxWebhookBody = 8 << 20
+
+// maxEventLead is how far after its arrival an event may be dated before its date is ignored.
+const maxEventLead = 24 * time.Hour
+
+// sendgridWebhook receives SendGrid's signed Event Webhook. The signature authenticates the
+// post, so it takes no API key; a post that fails verification writes nothing. Events are
+// applied idempotently: SendGrid posts at least once and retries anything but a 2xx.
+func (s *Server) sendgridWebhook(w http.ResponseWriter, r *http.Request) {
+	if s.Webhook == nil {
+		writeError(w, http.StatusServiceUnavailable, Error{Code: "webhook_not_configured",
+			Message: "the SendGrid Event Webhook verification key is not configured"})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.fail(w, r, errTooLarge)
+			return
+		}
+		writeError(w, http.StatusBadRequest, Error{Code: "invalid", Message: "could not read the request body"})
+		return
+	}
+	now := time.Now()
+	events, err := s.Webhook.Verify(r.Header.Get(mail.SignatureHeader), r.Header.Get(mail.TimestampHeader),
+		body, now, mail.DefaultMaxEventAge)
+	if err != nil {
+		code, e := webhookRejection(err)
+		s.Logger.Warn("sendgrid webhook rejected", zap.String("code", e.Code), zap.Int("status", code),
+			zap.Int("bytes", len(body)), zap.Error(err))
+		writeError(w, code, e)
+		return
+	}
+	res, err := s.Store.ApplyDeliveryEvents(r.Context(), deliveryEvents(events, now))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.Logger.Info("sendgrid events applied",
+		zap.Int("received", res.Received),
+		zap.Int("applied", res.Applied),
+		zap.Int("duplicates", res.Duplicates),
+		zap.Int("unknown", res.Unknown),
+		zap.Int("invalid", res.Invalid),
+		zap.Int("notices_updated", res.Notices),
+		zap.Int("contacts_undeliverable", res.Undeliverable),
+		zap.Any("events", res.Events))
+	writeJSON(w, http.StatusOK, res)
+}
+
+// webhookRejection maps a verification error to its status and body. The messages name the
+// check that failed and nothing of the post.
+func webhookRejection(err error) (int, Error) {
+	switch {
+	case errors.Is(err, mail.ErrMissingSignature):
+		return http.StatusUnauthorized, Error{Code: "unauthenticated", Message: "missing " + mail.SignatureHeader + " header", Field: mail.SignatureHeader}
+	case errors.Is(err, mail.ErrMissingTimestamp):
+		return http.StatusUnauthorized, Error{Code: "unauthenticated", Message: "missing " + mail.TimestampHeader + " header", Field: mail.TimestampHeader}
+	case errors.Is(err, mail.ErrInvalidTimestamp):
+		return http.StatusBadRequest, Error{Code: "invalid", Message: "timestamp header must be unix seconds", Field: mail.TimestampHeader}
+	case errors.Is(err, mail.ErrStaleTimestamp):
+		return http.StatusUnauthorized, Error{Code: "stale_signature", Message: "signed timestamp is too old", Field: mail.TimestampHeader}
+	case errors.Is(err, mail.ErrFutureTimestamp):
+		return http.StatusUnauthorized, Error{Code: "stale_signature", Message: "signed timestamp is in the future", Field: mail.TimestampHeader}
+	case errors.Is(err, mail.ErrMalformedEvents):
+		return http.StatusBadRequest, Error{Code: "invalid", Message: "body must be a JSON array of events"}
+	default:
+		return http.StatusUnauthorized, Error{Code: "invalid_signature", Message: "signature does not match body and timestamp", Field: mail.SignatureHeader}
+	}
+}
+
+// deliveryEvents keeps what the outbox records of each event; the recipient address is left
+// behind. A notice_id that is not a positive number becomes 0, which the store skips as unknown.
+func deliveryEvents(events []mail.Event, received time.Time) []store.DeliveryEvent {
+	out := make([]store.DeliveryEvent, len(events))
+	for i, e := range events {
+		notice, err := strconv.ParseInt(e.NoticeID, 10, 64)
+		if err != nil {
+			notice = 0
+		}
+		// An event SendGrid did not date, or dated beyond any clock skew, happened when it
+		// arrived as far as anyone can tell.
+		at := received
+		if t := e.Time(); e.Timestamp > 0 && t.Before(received.Add(maxEventLead)) {
+			at = t
+		}
+		out[i] = store.DeliveryEvent{
+			SGEventID:   e.SGEventID,
+			NoticeID:    notice,
+			Event:       string(e.Event),
+			OccurredAt:  at,
+			SGMessageID: e.SGMessageID,
+			Reason:      e.Reason,
+		}
+	}
+	return out
+}
