@@ -21,10 +21,10 @@ func draftJSON(t testing.TB, title string) []byte {
 		DataCategories:        []string{"device identifiers", "user names"},
 		DataSubjectCategories: []string{"employees of the tenant"},
 		ApproxDataSubjects:    1200, ApproxRecords: 5400,
-		Contact:               notice.ContactPoint{Name: "Privacy Office", Role: "DPO", Phone: "+49 30 1234567"},
-		LikelyConsequences:    "Targeted phishing against affected users is possible.",
-		MeasuresTaken:         "The credential was revoked and access logs were reviewed.",
-		MeasuresProposed:      "Rotate device enrolment tokens; watch for phishing.",
+		Contact:            notice.ContactPoint{Name: "Privacy Office", Role: "DPO", Phone: "+49 30 1234567"},
+		LikelyConsequences: "Targeted phishing against affected users is possible.",
+		MeasuresTaken:      "The credential was revoked and access logs were reviewed.",
+		MeasuresProposed:   "Rotate device enrolment tokens; watch for phishing.",
 	}}
 	raw, err := json.Marshal(d)
 	require.NoError(t, err)
