@@ -12,6 +12,7 @@ import (
 
 	"github.com/breachflow/breachflow/internal/api"
 	"github.com/breachflow/breachflow/internal/devenv"
+	"github.com/breachflow/breachflow/internal/mail"
 	"github.com/breachflow/breachflow/internal/mail/sink"
 	"github.com/breachflow/breachflow/internal/store"
 	"github.com/breachflow/breachflow/schema"
@@ -67,7 +68,13 @@ func (a *app) devCmd() *cobra.Command {
 				apiLn.Close()
 				return fmt.Errorf("listen on %s (BREACHFLOW_MAILSINK_LISTEN): %w", a.cfg.MailsinkListen, err)
 			}
-			mailSink, err := sink.New(sink.Config{APIKeys: []string{a.cfg.SendGridAPIKey}}, a.log.Named("mailsink"))
+			apiURL := "http://" + apiLn.Addr().String()
+			sinkURL := "http://" + sinkLn.Addr().String()
+			a.cfg.SendGridAPIURL = sinkURL
+			if a.cfg.PublicURL == "http://127.0.0.1:8080" {
+				a.cfg.PublicURL = apiURL
+			}
+			mailSink, err := sink.New(sink.Config{APIKeys: []string{a.cfg.SendGridAPIKey}, WebhookURL: apiURL + "/v1/webhooks/sendgrid"}, a.log.Named("mailsink"))
 			if err != nil {
 				return err
 			}
@@ -84,7 +91,11 @@ func (a *app) devCmd() *cobra.Command {
 			}
 			defer tc.Close()
 
-			w := bfworker.New(tc, a.cfg.TaskQueue, a.activities(st))
+			acts, err := a.activities(ctx, st)
+			if err != nil {
+				return err
+			}
+			w := bfworker.New(tc, a.cfg.TaskQueue, acts)
 			if err := w.Start(); err != nil {
 				return fmt.Errorf("start worker: %w", err)
 			}
@@ -94,8 +105,6 @@ func (a *app) devCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			apiURL := "http://" + apiLn.Addr().String()
-			sinkURL := "http://" + sinkLn.Addr().String()
 			fmt.Fprintf(out, `
 breachflow dev is running
   API          %s   (health: %s/healthz, readiness: %s/readyz)
@@ -110,7 +119,11 @@ Press Ctrl-C to stop.
 `, apiURL, apiURL, apiURL, sinkURL, sinkURL, temporal.Address(), temporal.Namespace(), redactURL(a.cfg.DatabaseURL), key, apiURL, key)
 
 			g, gctx := errgroup.WithContext(ctx)
-			g.Go(func() error { return a.serveListener(gctx, apiLn, api.New(st, tc, a.log).Handler()) })
+			srv := api.New(st, tc, a.log)
+			if srv.Webhook, err = mail.NewVerifier(mailSink.PublicKey()); err != nil {
+				return err
+			}
+			g.Go(func() error { return a.serveListener(gctx, apiLn, srv.Handler()) })
 			g.Go(func() error { return a.serveListener(gctx, sinkLn, mailSink.Handler()) })
 			err = g.Wait()
 			a.log.Info("shutting down")

@@ -17,6 +17,7 @@ import (
 	"github.com/breachflow/breachflow/activities"
 	"github.com/breachflow/breachflow/internal/api"
 	"github.com/breachflow/breachflow/internal/logging"
+	"github.com/breachflow/breachflow/internal/mail"
 	"github.com/breachflow/breachflow/internal/store"
 	bfworker "github.com/breachflow/breachflow/worker"
 )
@@ -41,7 +42,13 @@ func (a *app) serveCmd() *cobra.Command {
 				return err
 			}
 			defer tc.Close()
-			return a.serveHTTP(ctx, a.cfg.Listen, api.New(st, tc, a.log).Handler())
+			srv := api.New(st, tc, a.log)
+			if a.cfg.WebhookPublicKey != "" {
+				if srv.Webhook, err = mail.NewVerifier(a.cfg.WebhookPublicKey); err != nil {
+					return fmt.Errorf("SENDGRID_WEBHOOK_PUBLIC_KEY: %w", err)
+				}
+			}
+			return a.serveHTTP(ctx, a.cfg.Listen, srv.Handler())
 		},
 	}
 }
@@ -52,7 +59,7 @@ func (a *app) workerCmd() *cobra.Command {
 		Short: "Run the Temporal worker that executes incident workflows and activities",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := a.load(nil, "DATABASE_URL", "TEMPORAL_ADDRESS"); err != nil {
+			if err := a.load(nil, "DATABASE_URL", "TEMPORAL_ADDRESS", "SENDGRID_API_KEY"); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -66,7 +73,11 @@ func (a *app) workerCmd() *cobra.Command {
 				return err
 			}
 			defer tc.Close()
-			w := bfworker.New(tc, a.cfg.TaskQueue, a.activities(st))
+			acts, err := a.activities(ctx, st)
+			if err != nil {
+				return err
+			}
+			w := bfworker.New(tc, a.cfg.TaskQueue, acts)
 			if err := w.Start(); err != nil {
 				return fmt.Errorf("start worker: %w", err)
 			}
@@ -78,8 +89,18 @@ func (a *app) workerCmd() *cobra.Command {
 	}
 }
 
-func (a *app) activities(st *store.Store) *activities.Activities {
-	return &activities.Activities{Store: st, Logger: a.log, Now: time.Now}
+func (a *app) activities(ctx context.Context, st *store.Store) (*activities.Activities, error) {
+	sender, err := mail.NewSender(mail.Config{APIKey: a.cfg.SendGridAPIKey, BaseURL: a.cfg.SendGridAPIURL,
+		FromEmail: a.cfg.MailFrom, FromName: "Security Notices", Timeout: a.cfg.SendGridTimeout}, a.log.Named("mail"))
+	if err != nil {
+		return nil, err
+	}
+	secret, err := st.AckSecret(ctx, a.cfg.AckSecret)
+	if err != nil {
+		return nil, fmt.Errorf("acknowledgement secret: %w", err)
+	}
+	return &activities.Activities{Store: st, Mail: sender, Logger: a.log, Now: time.Now, PublicURL: a.cfg.PublicURL,
+		AckSecret: secret, ResponderEmails: a.cfg.Responders()}, nil
 }
 
 func (a *app) openStore(ctx context.Context) (*store.Store, error) {

@@ -30,6 +30,19 @@ type Config struct {
 	MailsinkListen    string
 	LogLevel          string
 	LogFormat         string
+	AckSecret         string
+	ResponderEmails   string
+}
+
+// Responders returns the responder addresses.
+func (c Config) Responders() []string {
+	var out []string
+	for _, e := range strings.Split(c.ResponderEmails, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // setting describes one configuration value: its environment variable, flag and default.
@@ -66,6 +79,10 @@ func (c *Config) settings() []setting {
 			usage: "public base URL used in acknowledgement links", str: &c.PublicURL, check: checkHTTPURL},
 		{env: "BREACHFLOW_MAILSINK_LISTEN", flag: "mailsink-listen", def: "127.0.0.1:8025",
 			usage: "listen address of the mail sink", str: &c.MailsinkListen, check: checkHostPort},
+		{env: "BREACHFLOW_ACK_SECRET", flag: "ack-secret", def: "",
+			usage: "secret that derives acknowledgement links (empty: one generated once and kept in the database)", str: &c.AckSecret, check: checkSecret},
+		{env: "BREACHFLOW_RESPONDER_EMAILS", flag: "responder-emails", def: "",
+			usage: "comma-separated addresses that receive deadline and partner alerts", str: &c.ResponderEmails, check: checkEmailList},
 		{env: "BREACHFLOW_LOG_LEVEL", flag: "log-level", def: "info",
 			usage: "debug, info, warn or error", str: &c.LogLevel, check: oneOf("debug", "info", "warn", "error")},
 		{env: "BREACHFLOW_LOG_FORMAT", flag: "log-format", def: "json",
@@ -140,7 +157,7 @@ func (c Config) Require(envs ...string) error {
 }
 
 func redact(env, v string) string {
-	if strings.Contains(env, "KEY") || strings.Contains(env, "PASSWORD") {
+	if strings.Contains(env, "KEY") || strings.Contains(env, "PASSWORD") || strings.Contains(env, "SECRET") {
 		return "<redacted>"
 	}
 	if env == "DATABASE_URL" {
@@ -199,6 +216,24 @@ func checkEmail(v string) error {
 	at := strings.LastIndexByte(v, '@')
 	if at < 1 || at == len(v)-1 || strings.ContainsAny(v, " <>") || !strings.Contains(v[at:], ".") {
 		return errors.New("want an email address")
+	}
+	return nil
+}
+
+func checkSecret(v string) error {
+	if v != "" && len(v) < 32 {
+		return errors.New("want at least 32 characters")
+	}
+	return nil
+}
+
+func checkEmailList(v string) error {
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			if err := checkEmail(e); err != nil {
+				return fmt.Errorf("%q: %v", e, err)
+			}
+		}
 	}
 	return nil
 }
