@@ -283,10 +283,12 @@ func TestTenThousandTenants(t *testing.T) {
 	}
 	close(ch)
 	wg.Wait()
+	t.Logf("5,000 acknowledgements recorded after %s", time.Since(approvedAt).Round(time.Millisecond))
 
 	st = s.waitFor(t, id, "reminder round", 2*time.Minute, func(st workflows.Status) bool { return len(st.Rounds) == 2 })
 	require.Equal(t, 1, st.Reminders)
 	require.Equal(t, 15_000, st.Rounds[1].Planned)
+	t.Logf("reminder round done after %s", time.Since(approvedAt).Round(time.Millisecond))
 	_, reminders := mailbox(t, s.sink)
 	require.Len(t, reminders, 15_000)
 	for addr, n := range reminders {

@@ -1,0 +1,218 @@
+package activities_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.uber.org/zap"
+
+	"github.com/breachflow/breachflow/activities"
+	"github.com/breachflow/breachflow/internal/mail"
+	"github.com/breachflow/breachflow/internal/mail/sink"
+	"github.com/breachflow/breachflow/internal/notice"
+	"github.com/breachflow/breachflow/internal/store"
+	"github.com/breachflow/breachflow/internal/tenants"
+	"github.com/breachflow/breachflow/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+type fixture struct {
+	st   *store.Store
+	sink *sink.Sink
+	acts *activities.Activities
+	env  *testsuite.TestActivityEnvironment
+	id   string
+}
+
+// newFixture imports n tenants with one primary contact each, declares an incident with
+// an approved draft and a scope over all of them.
+func newFixture(t *testing.T, n int, apiKey string) *fixture {
+	ctx := context.Background()
+	st := testenv.Store(t)
+	var tb, cb bytes.Buffer
+	require.NoError(t, tenants.Generate(tenants.Options{Tenants: n, ContactsPerTenant: 1, Seed: 5}, &tb, &cb))
+	ts, err := tenants.ReadTenants(&tb, "t.csv")
+	require.NoError(t, err)
+	cs, err := tenants.ReadContacts(&cb, "c.csv")
+	require.NoError(t, err)
+	_, err = st.ImportTenants(ctx, "c.csv", ts, func() ([]store.Contact, error) { return cs, nil })
+	require.NoError(t, err)
+	// One locale, so that pages are filled to 1,000 (pages never mix locales).
+	_, err = st.Pool().Exec(ctx, `UPDATE tenants SET locale = 'en'; UPDATE contacts SET locale = NULL`)
+	require.NoError(t, err)
+
+	sk, err := sink.New(sink.Config{APIKeys: []string{"SG.good"}}, nil)
+	require.NoError(t, err)
+	srv := httptest.NewServer(sk.Handler())
+	t.Cleanup(srv.Close)
+	sender, err := mail.NewSender(mail.Config{APIKey: apiKey, BaseURL: srv.URL, FromEmail: "notices@provider.example"}, nil)
+	require.NoError(t, err)
+	secret, err := st.AckSecret(ctx, "")
+	require.NoError(t, err)
+	acts := &activities.Activities{Store: st, Mail: sender, Logger: zap.NewNop(), Now: time.Now, PublicURL: "https://n.example", AckSecret: secret}
+
+	inc, _, err := st.CreateIncident(ctx, "", store.Declaration{Title: "Exposure", Severity: "high", AwareAt: time.Now().Add(-time.Hour)}, "alice", time.Now())
+	require.NoError(t, err)
+	d := notice.Draft{Fields: notice.Fields{Reference: inc.ID, Title: "Exposure", AwareAt: inc.AwareAt, Nature: "n",
+		DataCategories: []string{"names"}, DataSubjectCategories: []string{"staff"}, ApproxDataSubjects: 10, ApproxRecords: 10,
+		Contact: notice.ContactPoint{Name: "DPO", Phone: "+1 555 0100"}, LikelyConsequences: "c", MeasuresTaken: "m", MeasuresProposed: "p"}}
+	raw, err := json.Marshal(d)
+	require.NoError(t, err)
+	hash, err := activities.ProposeDraft(ctx, st, inc.ID, raw, "alice")
+	require.NoError(t, err)
+	require.NoError(t, st.SaveDraft(ctx, inc.ID, raw, hash, "alice"))
+	_, err = st.ResolveScope(ctx, inc.ID, store.ScopeCriteria{Services: []string{"compute", "object-storage", "managed-postgres", "identity", "email-relay", "backup", tenants.PartnerService}}, "alice")
+	require.NoError(t, err)
+
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	f := &fixture{st: st, sink: sk, acts: acts, env: env, id: inc.ID}
+	planned := f.plan(t, hash)
+	require.Equal(t, n, planned.Notices)
+	return f
+}
+
+func (f *fixture) plan(t *testing.T, hash string) store.RoundPlanned {
+	v, err := f.env.ExecuteActivity(f.acts.PlanRound, store.RoundPlan{IncidentID: f.id, Round: 1, Kind: store.RoundInitial, ScopeVersion: 1,
+		ContentHash: hash, PageSize: 1000, TokenTTL: time.Hour})
+	require.NoError(t, err)
+	var p store.RoundPlanned
+	require.NoError(t, v.Get(&p))
+	return p
+}
+
+func (f *fixture) send(page int) (activities.SendPageResult, error) {
+	var r activities.SendPageResult
+	v, err := f.env.ExecuteActivity(f.acts.SendPage, activities.SendPageInput{IncidentID: f.id, Round: 1, Page: page})
+	if err != nil {
+		return r, err
+	}
+	return r, v.Get(&r)
+}
+
+func (f *fixture) statuses(t *testing.T) map[string]int {
+	rows, err := f.st.Pool().Query(context.Background(), `SELECT status, count(*) FROM notices WHERE incident_id = $1 GROUP BY status`, f.id)
+	require.NoError(t, err)
+	out := map[string]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		require.NoError(t, rows.Scan(&s, &n))
+		out[s] = n
+	}
+	return out
+}
+
+func TestRoundOf2500GoesOutAsThreeRequestsOncePerRecipient(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 2500, "SG.good")
+	requests := 0
+	for page := range 3 {
+		r, err := f.send(page)
+		require.NoError(t, err)
+		requests += r.Requests
+	}
+	require.Equal(t, 3, requests)
+	list := f.sink.Messages(sink.Query{Limit: sink.MaxListLimit})
+	require.Equal(t, 2500, len(list.Messages))
+	seen := map[string]bool{}
+	for _, m := range list.Messages {
+		to := m.To[0].Email
+		require.False(t, seen[to], "twice: %s", to)
+		seen[to] = true
+		// Each message carries its own tenant's acknowledgement link and name.
+		tenant := strings.TrimSuffix(to[strings.IndexByte(to, '@')+1:], ".example")
+		require.Contains(t, m.Text, "https://n.example/ack/")
+		require.NotContains(t, m.Text, "-bf_")
+		got, err := f.st.GetTenant(context.Background(), tenant)
+		require.NoError(t, err)
+		require.Contains(t, m.Text, got.Name)
+		require.NotContains(t, m.CustomArgs["notice_id"], "@")
+	}
+	// A retried page sends nothing more.
+	r, err := f.send(0)
+	require.NoError(t, err)
+	require.Zero(t, r.Sent)
+	require.Equal(t, 1000, r.AlreadySent)
+	require.Equal(t, 2500, len(f.sink.Messages(sink.Query{Limit: sink.MaxListLimit}).Messages))
+	require.Equal(t, map[string]int{"sent": 2500}, f.statuses(t))
+}
+
+func TestServerErrorsAreRetryableAndSendNothingTwice(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1500, "SG.good")
+	_, err := f.send(0)
+	require.NoError(t, err)
+	require.NoError(t, f.sink.SetFaults(sink.Faults{ServerErrorShare: 1}))
+	_, err = f.send(1)
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr), "%v", err)
+	require.False(t, appErr.NonRetryable())
+	require.Equal(t, "SendGridUnavailable", appErr.Type())
+	require.NoError(t, f.sink.SetFaults(sink.Faults{}))
+	// The retry sends page 1 once; page 0 is not sent again.
+	_, err = f.send(1)
+	require.NoError(t, err)
+	_, err = f.send(0)
+	require.NoError(t, err)
+	require.Equal(t, 1500, len(f.sink.Messages(sink.Query{Limit: sink.MaxListLimit}).Messages))
+	require.Equal(t, map[string]int{"sent": 1500}, f.statuses(t))
+}
+
+func TestRateLimitWaitsForTheReset(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 10, "SG.good")
+	require.NoError(t, f.sink.SetFaults(sink.Faults{RateLimitShare: 1, RateLimitResetSeconds: 7}))
+	_, err := f.send(0)
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr), "%v", err)
+	require.Equal(t, "SendGridRateLimited", appErr.Type())
+	require.False(t, appErr.NonRetryable())
+	require.InDelta(t, 7, appErr.NextRetryDelay().Seconds(), 1.5)
+	require.NoError(t, f.sink.SetFaults(sink.Faults{}))
+	r, err := f.send(0)
+	require.NoError(t, err)
+	require.Equal(t, 10, r.Sent)
+}
+
+func TestRejectedKeyFailsWithoutRetry(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 10, "SG.wrong")
+	_, err := f.send(0)
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr), "%v", err)
+	require.True(t, appErr.NonRetryable())
+	require.Equal(t, map[string]int{"failed": 10}, f.statuses(t))
+	require.Zero(t, len(f.sink.Messages(sink.Query{}).Messages))
+}
+
+func TestCrashAfterSendBeforeRecordIsReconciledFromEvents(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 20, "SG.good")
+	_, err := f.send(0)
+	require.NoError(t, err)
+	ctx := context.Background()
+	// As if the worker died after SendGrid accepted the page but before the outbox
+	// update: the rows are still "sending", and SendGrid's processed events arrived.
+	_, err = f.st.Pool().Exec(ctx, `UPDATE notices SET status = 'sending', provider_message_id = NULL, sent_at = NULL WHERE incident_id = $1`, f.id)
+	require.NoError(t, err)
+	_, err = f.st.Pool().Exec(ctx, `INSERT INTO delivery_events (sg_event_id, notice_id, event, occurred_at)
+		SELECT 'ev-' || id, id, 'processed', now() FROM notices WHERE incident_id = $1`, f.id)
+	require.NoError(t, err)
+	r, err := f.send(0)
+	require.NoError(t, err)
+	require.Zero(t, r.Sent)
+	require.Equal(t, 20, len(f.sink.Messages(sink.Query{}).Messages))
+	require.Equal(t, map[string]int{"sent": 20}, f.statuses(t))
+}
