@@ -32,15 +32,11 @@ func (a *app) serveCmd() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			st, err := a.openStore(ctx)
+			st, tc, err := a.connect(ctx)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			tc, err := a.dialTemporal(a.cfg.TemporalAddress, a.cfg.TemporalNamespace)
-			if err != nil {
-				return err
-			}
 			defer tc.Close()
 			srv := api.New(st, tc, a.log)
 			if a.cfg.WebhookPublicKey != "" {
@@ -63,15 +59,11 @@ func (a *app) workerCmd() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			st, err := a.openStore(ctx)
+			st, tc, err := a.connect(ctx)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			tc, err := a.dialTemporal(a.cfg.TemporalAddress, a.cfg.TemporalNamespace)
-			if err != nil {
-				return err
-			}
 			defer tc.Close()
 			acts, err := a.activities(ctx, st)
 			if err != nil {
@@ -101,6 +93,20 @@ func (a *app) activities(ctx context.Context, st *store.Store) (*activities.Acti
 	}
 	return &activities.Activities{Store: st, Mail: sender, Logger: a.log, Now: time.Now, PublicURL: a.cfg.PublicURL,
 		AckSecret: secret, ResponderEmails: a.cfg.Responders()}, nil
+}
+
+// connect opens the store and dials the configured Temporal; the caller closes both.
+func (a *app) connect(ctx context.Context) (*store.Store, client.Client, error) {
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	tc, err := a.dialTemporal(a.cfg.TemporalAddress, a.cfg.TemporalNamespace)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, tc, nil
 }
 
 func (a *app) openStore(ctx context.Context) (*store.Store, error) {
