@@ -64,5 +64,3 @@ func classify(err error) error {
 	}
 	return err
 }
-
-func temporalAs(err error, target **temporal.ApplicationError) bool { return errors.As(err, target) }

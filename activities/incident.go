@@ -80,17 +80,12 @@ func (a *Activities) SaveDraft(ctx context.Context, in DraftActivityInput) (stri
 	if len(raw) == 0 {
 		return "", nil
 	}
-	d, err := ParseDraft(raw)
+	canonical, hash, err := canonicalDraft(raw)
 	if err != nil {
 		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, err)
 	}
-	hash := notice.ContentHash(d)
 	if in.ContentHash != "" && hash != in.ContentHash {
 		return "", temporal.NewNonRetryableApplicationError("stored draft does not match its hash", ErrTypeInvalidInput, nil)
-	}
-	canonical, err := json.Marshal(d)
-	if err != nil {
-		return "", err
 	}
 	return hash, classify(a.Store.SaveDraft(ctx, in.IncidentID, canonical, hash, in.Actor))
 }
@@ -99,16 +94,21 @@ func (a *Activities) SaveDraft(ctx context.Context, in DraftActivityInput) (stri
 // update to select. It runs outside workflows (API, tests), so the draft never enters a
 // workflow history.
 func ProposeDraft(ctx context.Context, st *store.Store, incidentID string, raw []byte, actor string) (string, error) {
-	d, err := ParseDraft(raw)
+	canonical, hash, err := canonicalDraft(raw)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", store.ErrInvalidInput, err)
 	}
-	canonical, err := json.Marshal(d)
-	if err != nil {
-		return "", err
-	}
-	hash := notice.ContentHash(d)
 	return hash, st.PutDraft(ctx, incidentID, canonical, hash, actor)
+}
+
+// canonicalDraft validates raw and returns its canonical encoding and content hash.
+func canonicalDraft(raw []byte) ([]byte, string, error) {
+	d, err := ParseDraft(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	canonical, err := json.Marshal(d)
+	return canonical, notice.ContentHash(d), err
 }
 
 // ParseDraft decodes and validates a notice draft.

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -93,7 +94,7 @@ func (a *Activities) SendPage(ctx context.Context, in SendPageInput) (SendPageRe
 		if err != nil {
 			terr := mail.TemporalError(err)
 			var appErr *temporal.ApplicationError
-			if temporalAs(terr, &appErr) && appErr.NonRetryable() {
+			if errors.As(terr, &appErr) && appErr.NonRetryable() {
 				if ferr := a.Store.MarkFailed(ctx, ids, appErr.Error()); ferr != nil {
 					return res, ferr
 				}

@@ -27,8 +27,6 @@ type incident struct {
 
 type reviewState struct {
 	decided  bool
-	status   string
-	comment  string
 	openedAt time.Time
 	due      time.Time
 }
@@ -60,8 +58,7 @@ func IncidentWorkflow(ctx workflow.Context, in IncidentInput) (*Status, error) {
 		var hash string
 		if err := workflow.ExecuteActivity(activityCtx(ctx, time.Minute), acts.SaveDraft,
 			activities.DraftActivityInput{IncidentID: in.IncidentID, Actor: "system"}).Get(ctx, &hash); err != nil {
-			var invalid bool
-			if invalid = isType(err, activities.ErrTypeInvalidInput); !invalid {
+			if !isType(err, activities.ErrTypeInvalidInput) {
 				return nil, err
 			}
 			workflow.GetLogger(ctx).Warn("declared draft refused", "incident_id", in.IncidentID)
@@ -577,7 +574,7 @@ func (w *incident) decide(ctx workflow.Context, status, comment, actor string) e
 		IncidentID: w.in.IncidentID, Status: status, Comment: comment, Actor: actor}).Get(ctx, nil); err != nil {
 		return err
 	}
-	w.review.decided, w.review.status, w.review.comment = true, status, comment
+	w.review.decided = true
 	w.s.Partner.Status, w.s.Partner.Comment = status, comment
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -335,19 +336,7 @@ func TestTenThousandTenantsWorkerRestart(t *testing.T) {
 	s.update(t, id, workflows.UpdateClose, workflows.CloseInput{Reason: "test over", Actor: "alice"})
 }
 
-func pad(i int) string {
-	s := "00000" + itoa(i)
-	return s[len(s)-5:]
-}
-
-func itoa(i int) string {
-	var b []byte
-	for i > 0 {
-		b = append([]byte{byte('0' + i%10)}, b...)
-		i /= 10
-	}
-	return string(b)
-}
+func pad(i int) string { return fmt.Sprintf("%05d", i) }
 
 // tenantOf reads the tenant id from a generated address (…@t-00001.example).
 func tenantOf(addr string) string {

@@ -4,6 +4,7 @@
 package workflows
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/breachflow/breachflow/internal/store"
@@ -30,29 +31,7 @@ func IncidentWorkflowID(incidentID string) string { return "incident/" + inciden
 
 // RoundWorkflowID is the workflow ID of one notification round.
 func RoundWorkflowID(incidentID string, round int) string {
-	return "incident/" + incidentID + "/round/" + itoa(round)
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
+	return "incident/" + incidentID + "/round/" + strconv.Itoa(round)
 }
 
 // Timing holds every duration and size of the lifecycle; zero values take the defaults.

@@ -186,11 +186,10 @@ func checkPostgresURL(v string) error {
 }
 
 func checkHostPort(v string) error {
-	host, port, err := net.SplitHostPort(v)
+	_, port, err := net.SplitHostPort(v)
 	if err != nil {
 		return errors.New("want host:port such as 127.0.0.1:8080")
 	}
-	_ = host
 	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 		return errors.New("port must be a number from 0 to 65535")
 	}

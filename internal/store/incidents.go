@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,7 +68,10 @@ func (c ScopeCriteria) Empty() bool {
 	return len(c.Services)+len(c.Connectors)+len(c.Countries)+len(c.DataRegions)+len(c.Regimes)+len(c.TenantIDs) == 0
 }
 
-var itemRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)
+var (
+	itemRe    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)
+	partnerRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+)
 
 // Validate checks every list.
 func (c ScopeCriteria) Validate() error {
@@ -113,7 +117,7 @@ func (d Declaration) Validate(now time.Time) error {
 		return fieldErr("title", "required, at most 200 characters")
 	case len(d.Summary) > 20000:
 		return fieldErr("summary", "at most 20000 characters")
-	case !contains(Severities, d.Severity):
+	case !slices.Contains(Severities, d.Severity):
 		return fieldErr("severity", "want one of %s", strings.Join(Severities, ", "))
 	case d.AwareAt.IsZero():
 		return fieldErr("aware_at", "required (RFC 3339 time at which we became aware of the breach)")
@@ -121,7 +125,7 @@ func (d Declaration) Validate(now time.Time) error {
 		return fieldErr("aware_at", "lies in the future")
 	case len(d.DataCategories) > 50:
 		return fieldErr("data_categories", "at most 50")
-	case d.Partner != "" && !regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`).MatchString(d.Partner):
+	case d.Partner != "" && !partnerRe.MatchString(d.Partner):
 		return fieldErr("partner", "not a partner name")
 	}
 	for _, c := range d.DataCategories {
@@ -130,15 +134,6 @@ func (d Declaration) Validate(now time.Time) error {
 		}
 	}
 	return d.Scope.Validate()
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // Incident is a stored incident.
@@ -205,17 +200,15 @@ func (s *Store) CreateIncident(ctx context.Context, key string, d Declaration, a
 	err = s.WithTx(ctx, func(tx pgx.Tx) error {
 		if key != "" {
 			var existingHash string
-			inc, err = scanIncident(tx.QueryRow(ctx, `SELECT `+incidentCols+` FROM incidents WHERE declaration_key = $1`, key))
+			err = tx.QueryRow(ctx, `SELECT id, declaration_hash FROM incidents WHERE declaration_key = $1`, key).Scan(&inc.ID, &existingHash)
 			if err == nil {
-				if err := tx.QueryRow(ctx, `SELECT declaration_hash FROM incidents WHERE id = $1`, inc.ID).Scan(&existingHash); err != nil {
-					return err
-				}
 				if existingHash != hash {
 					return fmt.Errorf("%w: Idempotency-Key %q was used for a different declaration (%s)", ErrConflict, key, inc.ID)
 				}
-				return nil
+				inc, err = scanIncident(tx.QueryRow(ctx, `SELECT `+incidentCols+` FROM incidents WHERE id = $1`, inc.ID))
+				return err
 			}
-			if !errors.Is(err, ErrNotFound) {
+			if err = notFound(err); !errors.Is(err, ErrNotFound) {
 				return err
 			}
 		}

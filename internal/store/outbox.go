@@ -35,7 +35,7 @@ type RoundPlan struct {
 	// Alternates also notifies alternate contacts (escalation); otherwise alternates are
 	// used only where a tenant has no deliverable primary.
 	Alternates bool `json:"alternates,omitempty"`
-	// NotInRoundsBefore leaves out tenants already sent a notice of this kind in an
+	// SkipAlreadyNotified leaves out tenants already sent a notice of this kind in an
 	// earlier round (the initial notice goes out once per tenant, whatever the partner split).
 	SkipAlreadyNotified bool `json:"skip_already_notified,omitempty"`
 	PageSize            int  `json:"page_size"`
