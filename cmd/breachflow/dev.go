@@ -120,6 +120,7 @@ Press Ctrl-C to stop.
 
 			g, gctx := errgroup.WithContext(ctx)
 			srv := api.New(st, tc, a.log)
+			srv.TaskQueue = a.cfg.TaskQueue
 			if srv.Webhook, err = mail.NewVerifier(mailSink.PublicKey()); err != nil {
 				return err
 			}

@@ -39,6 +39,7 @@ func (a *app) serveCmd() *cobra.Command {
 			defer st.Close()
 			defer tc.Close()
 			srv := api.New(st, tc, a.log)
+			srv.TaskQueue = a.cfg.TaskQueue
 			if a.cfg.WebhookPublicKey != "" {
 				if srv.Webhook, err = mail.NewVerifier(a.cfg.WebhookPublicKey); err != nil {
 					return fmt.Errorf("SENDGRID_WEBHOOK_PUBLIC_KEY: %w", err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/breachflow/breachflow/internal/mail"
 	"github.com/breachflow/breachflow/internal/store"
+	"github.com/breachflow/breachflow/workflows"
 )
 
 // Server serves the HTTP API.
@@ -25,6 +26,12 @@ type Server struct {
 	Logger   *zap.Logger
 	// Webhook verifies SendGrid's signed Event Webhook; nil answers 503 there.
 	Webhook *mail.Verifier
+	// TaskQueue is where incident workflows run.
+	TaskQueue string
+	// Timing is passed to every new incident workflow (zero values take the defaults).
+	Timing workflows.Timing
+	// Limits throttles requests per key and per address.
+	Limits *Limiter
 
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -32,7 +39,8 @@ type Server struct {
 
 // New builds a Server.
 func New(st *store.Store, tc client.Client, logger *zap.Logger) *Server {
-	s := &Server{Store: st, Temporal: tc, Logger: logger, registry: prometheus.NewRegistry()}
+	s := &Server{Store: st, Temporal: tc, Logger: logger, registry: prometheus.NewRegistry(),
+		TaskQueue: workflows.TaskQueue, Limits: NewLimiter(DefaultLimits)}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "breachflow_http_requests_total", Help: "HTTP requests by route and status class.",
 	}, []string{"route", "code"})
@@ -46,10 +54,13 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "GET /healthz", s.healthz)
 	s.route(mux, "GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
-	s.route(mux, "GET /v1/apikeys", s.auth(s.listAPIKeys, "admin"))
-	s.route(mux, "POST /v1/apikeys", s.auth(s.createAPIKey, "admin"))
-	s.route(mux, "DELETE /v1/apikeys/{id}", s.auth(s.revokeAPIKey, "admin"))
 	s.route(mux, "POST /v1/webhooks/sendgrid", s.sendgridWebhook)
+	for _, rt := range s.apiRoutes() {
+		s.route(mux, rt.Method+" "+rt.Path, s.limited(s.auth(rt.Handler, rt.Roles...)))
+	}
+	s.route(mux, "GET /v1/openapi.json", s.openAPI)
+	s.route(mux, "GET /ack/{token}", s.limitedAck(s.ackPage))
+	s.route(mux, "POST /ack/{token}", s.limitedAck(s.ackSubmit))
 	return mux
 }
 
@@ -112,11 +123,19 @@ func writeError(w http.ResponseWriter, code int, e Error) {
 
 // fail maps a domain error to its status in one place.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var fe *store.FieldError
+	var rejected *rejectedError
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, Error{Code: "not_found", Message: "no such resource"})
+	case errors.As(err, &fe):
+		writeError(w, http.StatusBadRequest, Error{Code: "invalid", Message: fe.Message, Field: fe.Field})
 	case errors.Is(err, store.ErrInvalidInput):
 		writeError(w, http.StatusBadRequest, Error{Code: "invalid", Message: err.Error()})
+	case errors.Is(err, store.ErrConflict):
+		writeError(w, http.StatusConflict, Error{Code: "conflict", Message: err.Error()})
+	case errors.As(err, &rejected):
+		writeError(w, http.StatusUnprocessableEntity, Error{Code: "rejected", Message: rejected.msg})
 	case errors.Is(err, errTooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, Error{Code: "too_large", Message: "request body is too large"})
 	default:

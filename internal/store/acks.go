@@ -179,3 +179,8 @@ func (s *Store) PendingReviews(ctx context.Context, partner string) ([]PartnerRe
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (PartnerReview, error) { return scanReview(row) })
 }
+
+// GetReview returns one partner review.
+func (s *Store) GetReview(ctx context.Context, id int64) (PartnerReview, error) {
+	return scanReview(s.pool.QueryRow(ctx, `SELECT `+reviewCols+` FROM partner_reviews WHERE id = $1`, id))
+}

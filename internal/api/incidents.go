@@ -1,0 +1,420 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/breachflow/breachflow/activities"
+	"github.com/breachflow/breachflow/internal/store"
+	"github.com/breachflow/breachflow/workflows"
+)
+
+// route is one authenticated JSON route; the table drives both the mux and the OpenAPI
+// document, so the two cannot drift apart.
+type route struct {
+	Method, Path, Summary string
+	Roles                 []string
+	Body                  any // example request body type, nil for none
+	Handler               http.HandlerFunc
+}
+
+func (s *Server) apiRoutes() []route {
+	return []route{
+		{"GET", "/v1/apikeys", "List API keys", []string{"admin"}, nil, s.listAPIKeys},
+		{"POST", "/v1/apikeys", "Create an API key (shown once)", []string{"admin"}, apiKeyBody{}, s.createAPIKey},
+		{"DELETE", "/v1/apikeys/{id}", "Revoke an API key", []string{"admin"}, nil, s.revokeAPIKey},
+		{"POST", "/v1/incidents", "Declare an incident (Idempotency-Key header)", responders, store.Declaration{}, s.declare},
+		{"GET", "/v1/incidents", "List incidents (?stage=&limit=&before=)", responders, nil, s.listIncidents},
+		{"GET", "/v1/incidents/{id}", "An incident: stored facts and workflow status", responders, nil, s.getIncident},
+		{"POST", "/v1/incidents/{id}/assessment", "Record the reportability decision", responders, assessBody{}, s.assess},
+		{"POST", "/v1/incidents/{id}/scope", "Set or revise the scope criteria", responders, store.ScopeCriteria{}, s.scope},
+		{"POST", "/v1/incidents/{id}/draft", "Propose the notice draft", responders, json.RawMessage(nil), s.draft},
+		{"POST", "/v1/incidents/{id}/approval", "Approve the draft's content hash", []string{"approver"}, approveBody{}, s.approve},
+		{"POST", "/v1/incidents/{id}/override", "Release the partner gate with a justification", responders, overrideBody{}, s.override},
+		{"POST", "/v1/incidents/{id}/followup", "Send the current notice again as an update", responders, struct{}{}, s.followup},
+		{"POST", "/v1/incidents/{id}/close", "Close the incident", responders, closeBody{}, s.closeIncident},
+		{"GET", "/v1/partner/reviews", "The caller's pending partner reviews", []string{"partner"}, nil, s.partnerReviews},
+		{"POST", "/v1/partner/reviews/{id}/decision", "Confirm or request changes", []string{"partner"}, decisionBody{}, s.partnerDecision},
+	}
+}
+
+var responders = []string{"responder", "approver"}
+
+type apiKeyBody struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+type assessBody struct {
+	Reportable *bool  `json:"reportable"`
+	Rationale  string `json:"rationale"`
+}
+
+type approveBody struct {
+	ContentHash string `json:"content_hash"`
+}
+
+type overrideBody struct {
+	Justification string `json:"justification"`
+}
+
+type closeBody struct {
+	Reason string `json:"reason"`
+}
+
+type decisionBody struct {
+	Decision    string `json:"decision"` // confirm or request_changes
+	ContentHash string `json:"content_hash"`
+	Comment     string `json:"comment"`
+}
+
+// rejectedError is an update the workflow refused (a validator or a failed handler).
+type rejectedError struct{ msg string }
+
+func (e *rejectedError) Error() string { return e.msg }
+
+// actor names the caller in the audit log and to the workflow: the key's name and id,
+// so two keys with the same name remain two people.
+func actor(r *http.Request) string {
+	k := caller(r)
+	return fmt.Sprintf("%s#%d", k.Name, k.ID)
+}
+
+func (s *Server) declare(w http.ResponseWriter, r *http.Request) {
+	var d store.Declaration
+	if err := decode(w, r, &d); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(d.Notice) > 0 {
+		if _, err := activities.ParseDraft(d.Notice); err != nil {
+			s.fail(w, r, &store.FieldError{Field: "notice", Message: err.Error()})
+			return
+		}
+	}
+	ctx := r.Context()
+	inc, created, err := s.Store.CreateIncident(ctx, r.Header.Get("Idempotency-Key"), d, actor(r), time.Now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// Started on every call, so a declaration whose start failed is started by its retry.
+	if err := s.startIncident(ctx, inc); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+	}
+	writeJSON(w, code, map[string]any{"incident": inc})
+}
+
+func (s *Server) startIncident(ctx context.Context, inc store.Incident) error {
+	timing := s.Timing
+	if inc.Partner != "" && timing.PartnerResponse == 0 {
+		p, err := s.Store.GetPartner(ctx, inc.Partner)
+		if err != nil {
+			return err
+		}
+		timing.PartnerResponse = time.Duration(p.ResponseDeadlineHours) * time.Hour
+	}
+	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                    workflows.IncidentWorkflowID(inc.ID),
+		TaskQueue:             s.TaskQueue,
+		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	}, workflows.IncidentWorkflow, workflows.IncidentInput{IncidentID: inc.ID, AwareAt: inc.AwareAt, Partner: inc.Partner, Timing: timing})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	stage := q.Get("stage")
+	if stage != "" && !validStage(stage) {
+		writeError(w, http.StatusBadRequest, Error{Code: "invalid", Message: "unknown stage", Field: "stage"})
+		return
+	}
+	limit := 50
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			writeError(w, http.StatusBadRequest, Error{Code: "invalid", Message: "want 1 to 500", Field: "limit"})
+			return
+		}
+		limit = n
+	}
+	var before time.Time
+	if v := q.Get("before"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, Error{Code: "invalid", Message: "want an RFC 3339 time (the created_at of the last incident seen)", Field: "before"})
+			return
+		}
+		before = t
+	}
+	list, err := s.Store.ListIncidents(r.Context(), stage, limit, before)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := map[string]any{"incidents": list}
+	if len(list) == limit {
+		out["next_before"] = list[len(list)-1].CreatedAt.Format(time.RFC3339Nano)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func validStage(s string) bool {
+	switch s {
+	case store.StageDeclared, store.StageAssessing, store.StageScoping, store.StageApproval, store.StagePartnerReview,
+		store.StageNotifying, store.StageTracking, store.StageClosed:
+		return true
+	}
+	return false
+}
+
+// IncidentView is what GET /v1/incidents/{id} answers.
+type IncidentView struct {
+	Incident store.Incident      `json:"incident"`
+	Status   *workflows.Status   `json:"status,omitempty"`
+	Rounds   []store.RoundCounts `json:"rounds"`
+	Acks     *store.AckStats     `json:"acks,omitempty"`
+}
+
+func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	inc, err := s.Store.GetIncident(ctx, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := IncidentView{Incident: inc}
+	if val, err := s.Temporal.QueryWorkflow(ctx, workflows.IncidentWorkflowID(inc.ID), "", workflows.QueryStatus); err == nil {
+		var st workflows.Status
+		if val.Get(&st) == nil {
+			v.Status = &st
+		}
+	}
+	if v.Rounds, err = s.Store.Rounds(ctx, inc.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v.Status != nil && v.Status.Scope.Version > 0 {
+		acks, err := s.Store.AckStatus(ctx, inc.ID, v.Status.Scope.Version, time.Now())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		v.Acks = &acks
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// update sends a Temporal Update to the incident's workflow and answers with the status.
+func (s *Server) update(w http.ResponseWriter, r *http.Request, id, name string, arg any) {
+	ctx := r.Context()
+	if _, err := s.Store.GetIncident(ctx, id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflows.IncidentWorkflowID(id),
+		UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted})
+	var st workflows.Status
+	if err == nil {
+		err = h.Get(ctx, &st)
+	}
+	if err != nil {
+		s.fail(w, r, updateError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": st})
+}
+
+// updateError tells a refused update (4xx, with the workflow's reason) from a failure.
+func updateError(err error) error {
+	var appErr *temporal.ApplicationError
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &appErr):
+		msg := appErr.Error()
+		var inner *temporal.ApplicationError
+		if errors.As(appErr.Unwrap(), &inner) {
+			msg = inner.Error()
+		}
+		return &rejectedError{msg: msg}
+	case errors.As(err, &notFound):
+		return fmt.Errorf("%w: the incident's workflow has finished (closed incidents take no more changes)", store.ErrConflict)
+	}
+	return err
+}
+
+func (s *Server) assess(w http.ResponseWriter, r *http.Request) {
+	var in assessBody
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if in.Reportable == nil {
+		writeError(w, http.StatusBadRequest, Error{Code: "invalid", Message: "required: true or false", Field: "reportable"})
+		return
+	}
+	s.update(w, r, r.PathValue("id"), workflows.UpdateAssess, workflows.AssessInput{Reportable: *in.Reportable, Rationale: in.Rationale, Actor: actor(r)})
+}
+
+func (s *Server) scope(w http.ResponseWriter, r *http.Request) {
+	var c store.ScopeCriteria
+	if err := decode(w, r, &c); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := c.Validate(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if c.Empty() {
+		s.fail(w, r, &store.FieldError{Field: "scope", Message: "no criteria: name services, connectors, countries, data regions, regimes or tenant ids"})
+		return
+	}
+	s.update(w, r, r.PathValue("id"), workflows.UpdateScope, workflows.ScopeInput{Criteria: c, Actor: actor(r)})
+}
+
+func (s *Server) draft(w http.ResponseWriter, r *http.Request) {
+	var raw json.RawMessage
+	if err := decode(w, r, &raw); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	if _, err := s.Store.GetIncident(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	hash, err := activities.ProposeDraft(r.Context(), s.Store, id, raw, actor(r))
+	if err != nil {
+		s.fail(w, r, &store.FieldError{Field: "notice", Message: err.Error()})
+		return
+	}
+	s.update(w, r, id, workflows.UpdateDraft, workflows.DraftInput{ContentHash: hash, Actor: actor(r)})
+}
+
+func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
+	var in approveBody
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.update(w, r, r.PathValue("id"), workflows.UpdateApprove, workflows.ApproveInput{ContentHash: in.ContentHash, Actor: actor(r)})
+}
+
+func (s *Server) override(w http.ResponseWriter, r *http.Request) {
+	var in overrideBody
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.update(w, r, r.PathValue("id"), workflows.UpdateOverride, workflows.OverrideInput{Justification: in.Justification, Actor: actor(r)})
+}
+
+func (s *Server) followup(w http.ResponseWriter, r *http.Request) {
+	var in struct{}
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.update(w, r, r.PathValue("id"), workflows.UpdateFollowup, workflows.FollowupInput{Actor: actor(r)})
+}
+
+func (s *Server) closeIncident(w http.ResponseWriter, r *http.Request) {
+	var in closeBody
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.update(w, r, r.PathValue("id"), workflows.UpdateClose, workflows.CloseInput{Reason: in.Reason, Actor: actor(r)})
+}
+
+// partnerOf is the partner a key acts for ("" for admin, who sees every partner).
+func partnerOf(k store.APIKey) string {
+	if len(k.Role) > len("partner:") && k.Role[:len("partner:")] == "partner:" {
+		return k.Role[len("partner:"):]
+	}
+	return ""
+}
+
+// ReviewView is a pending review with the draft under review.
+type ReviewView struct {
+	store.PartnerReview
+	Title string          `json:"title"`
+	Draft json.RawMessage `json:"draft,omitempty"`
+}
+
+func (s *Server) partnerReviews(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	list, err := s.Store.PendingReviews(ctx, partnerOf(caller(r)))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]ReviewView, 0, len(list))
+	for _, rv := range list {
+		v := ReviewView{PartnerReview: rv}
+		if inc, err := s.Store.GetIncident(ctx, rv.IncidentID); err == nil {
+			v.Title = inc.Title
+		}
+		if d, err := s.Store.GetDraft(ctx, rv.IncidentID, rv.ContentHash); err == nil {
+			v.Draft = d
+		} else if inc, err := s.Store.GetIncident(ctx, rv.IncidentID); err == nil && inc.NoticeHash == rv.ContentHash {
+			v.Draft = inc.NoticeDraft
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"reviews": out})
+}
+
+func (s *Server) partnerDecision(w http.ResponseWriter, r *http.Request) {
+	var in decisionBody
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if in.Decision != "confirm" && in.Decision != "request_changes" {
+		writeError(w, http.StatusBadRequest, Error{Code: "invalid", Message: "want confirm or request_changes", Field: "decision"})
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		writeError(w, http.StatusBadRequest, Error{Code: "invalid", Message: "review id must be a positive integer", Field: "id"})
+		return
+	}
+	rv, err := s.Store.GetReview(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// Another partner's review is answered as if it did not exist.
+	if p := partnerOf(caller(r)); p != "" && p != rv.Partner {
+		s.denied(r, "another partner's review", caller(r).ID)
+		s.fail(w, r, store.ErrNotFound)
+		return
+	}
+	if rv.Status != "pending" {
+		writeError(w, http.StatusConflict, Error{Code: "conflict", Message: "this review was already " + rv.Status})
+		return
+	}
+	s.update(w, r, rv.IncidentID, workflows.UpdatePartnerDecision, workflows.PartnerDecisionInput{
+		Confirm: in.Decision == "confirm", ContentHash: in.ContentHash, Comment: in.Comment, Actor: actor(r)})
+}
