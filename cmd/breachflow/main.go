@@ -44,7 +44,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	a.loader = config.NewLoader(root.PersistentFlags())
-	root.AddCommand(a.devCmd(), a.serveCmd(), a.workerCmd(), a.migrateCmd(), a.tenantsCmd(), a.apikeyCmd(), a.mailsinkCmd(), a.probeCmd())
+	root.AddCommand(a.devCmd(), a.serveCmd(), a.workerCmd(), a.migrateCmd(), a.tenantsCmd(), a.apikeyCmd(), a.mailsinkCmd(), a.probeCmd(), a.incidentCmd(), a.partnerCmd())
 	return root
 }
 

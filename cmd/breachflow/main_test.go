@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,11 @@ func run(t *testing.T, ctx context.Context, args ...string) (string, error) {
 	return out.String(), err
 }
 
-func TestDevStackServesHealthAndAcceptsItsKey(t *testing.T) {
+// devStack runs `breachflow dev` on free ports with n demo tenants until the test ends.
+type devStack struct{ apiURL, sinkURL, key string }
+
+func startDev(t *testing.T, n int) devStack {
+	t.Helper()
 	dbURL := testenv.EmptyDatabaseURL(t)
 	t.Setenv("DATABASE_URL", dbURL)
 	t.Setenv("BREACHFLOW_LISTEN", "127.0.0.1:0")
@@ -38,39 +43,54 @@ func TestDevStackServesHealthAndAcceptsItsKey(t *testing.T) {
 	t.Setenv("BREACHFLOW_LOG_LEVEL", "warn")
 
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
 		root := newRoot()
-		root.SetArgs([]string{"dev", "--demo-tenants", "30"})
+		root.SetArgs([]string{"dev", "--demo-tenants", strconv.Itoa(n)})
 		root.SetOut(pw)
 		root.SetErr(io.Discard)
 		done <- root.ExecuteContext(ctx)
 		pw.Close()
 	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Error("dev did not shut down")
+		}
+	})
 
-	var apiURL, key, sinkURL string
+	var d devStack
 	apiRe := regexp.MustCompile(`^\s+API\s+(http://\S+)`)
 	keyRe := regexp.MustCompile(`^\s+admin key\s+(bf_\S+)`)
 	sinkRe := regexp.MustCompile(`^\s+mail sink\s+(http://\S+)/sink/`)
 	sc := bufio.NewScanner(pr)
-	for sc.Scan() && (apiURL == "" || key == "" || sinkURL == "") {
+	for sc.Scan() && (d.apiURL == "" || d.key == "" || d.sinkURL == "") {
 		line := sc.Text()
 		if m := apiRe.FindStringSubmatch(line); m != nil {
-			apiURL = m[1]
+			d.apiURL = m[1]
 		}
 		if m := keyRe.FindStringSubmatch(line); m != nil {
-			key = m[1]
+			d.key = m[1]
 		}
 		if m := sinkRe.FindStringSubmatch(line); m != nil {
-			sinkURL = m[1]
+			d.sinkURL = m[1]
 		}
 	}
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	require.NotEmpty(t, apiURL)
-	require.NotEmpty(t, key)
-	require.NotEmpty(t, sinkURL)
+	require.NotEmpty(t, d.apiURL)
+	require.NotEmpty(t, d.key)
+	require.NotEmpty(t, d.sinkURL)
+	return d
+}
+
+func TestDevStackServesHealthAndAcceptsItsKey(t *testing.T) {
+	d := startDev(t, 30)
+	apiURL, key, sinkURL := d.apiURL, d.key, d.sinkURL
+	ctx := context.Background()
 
 	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get(apiURL + path)
@@ -101,13 +121,6 @@ func TestDevStackServesHealthAndAcceptsItsKey(t *testing.T) {
 	require.NoError(t, err)
 	require.Regexp(t, `^bf_`, out)
 
-	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("dev did not shut down")
-	}
 }
 
 func TestUnreachablePostgresSaysWhatToDo(t *testing.T) {
