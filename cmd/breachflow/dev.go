@@ -108,6 +108,7 @@ func (a *app) devCmd() *cobra.Command {
 			fmt.Fprintf(out, `
 breachflow dev is running
   API          %s   (health: %s/healthz, readiness: %s/readyz)
+  console      %s/console/
   mail sink    %s/sink/   (SendGrid API at %s/v3/mail/send)
   Temporal     %s   namespace %s
   database     %s
@@ -116,7 +117,7 @@ breachflow dev is running
   export BREACHFLOW_URL=%s BREACHFLOW_API_KEY=%s
 
 Press Ctrl-C to stop.
-`, apiURL, apiURL, apiURL, sinkURL, sinkURL, temporal.Address(), temporal.Namespace(), redactURL(a.cfg.DatabaseURL), key, apiURL, key)
+`, apiURL, apiURL, apiURL, apiURL, sinkURL, sinkURL, temporal.Address(), temporal.Namespace(), redactURL(a.cfg.DatabaseURL), key, apiURL, key)
 
 			g, gctx := errgroup.WithContext(ctx)
 			srv := api.New(st, tc, a.log)
@@ -124,7 +125,11 @@ Press Ctrl-C to stop.
 			if srv.Webhook, err = mail.NewVerifier(mailSink.PublicKey()); err != nil {
 				return err
 			}
-			g.Go(func() error { return a.serveListener(gctx, apiLn, srv.Handler()) })
+			h, err := a.withConsole(ctx, st, srv, sinkURL)
+			if err != nil {
+				return err
+			}
+			g.Go(func() error { return a.serveListener(gctx, apiLn, h) })
 			g.Go(func() error { return a.serveListener(gctx, sinkLn, mailSink.Handler()) })
 			err = g.Wait()
 			a.log.Info("shutting down")

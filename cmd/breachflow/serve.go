@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/breachflow/breachflow/activities"
 	"github.com/breachflow/breachflow/internal/api"
+	"github.com/breachflow/breachflow/internal/console"
 	"github.com/breachflow/breachflow/internal/logging"
 	"github.com/breachflow/breachflow/internal/mail"
 	"github.com/breachflow/breachflow/internal/store"
@@ -45,7 +47,11 @@ func (a *app) serveCmd() *cobra.Command {
 					return fmt.Errorf("SENDGRID_WEBHOOK_PUBLIC_KEY: %w", err)
 				}
 			}
-			return a.serveHTTP(ctx, a.cfg.Listen, srv.Handler())
+			h, err := a.withConsole(ctx, st, srv, "")
+			if err != nil {
+				return err
+			}
+			return a.serveHTTP(ctx, a.cfg.Listen, h)
 		},
 	}
 }
@@ -94,6 +100,22 @@ func (a *app) activities(ctx context.Context, st *store.Store) (*activities.Acti
 	}
 	return &activities.Activities{Store: st, Mail: sender, Logger: a.log, Now: time.Now, PublicURL: a.cfg.PublicURL,
 		AckSecret: secret, ResponderEmails: a.cfg.Responders()}, nil
+}
+
+// withConsole serves the console under /console/ beside the API. Its cookies are signed
+// with a key derived from the acknowledgement secret.
+func (a *app) withConsole(ctx context.Context, st *store.Store, srv *api.Server, sinkURL string) (http.Handler, error) {
+	secret, err := st.AckSecret(ctx, a.cfg.AckSecret)
+	if err != nil {
+		return nil, fmt.Errorf("console secret: %w", err)
+	}
+	sum := sha256.Sum256(append([]byte("breachflow console\x00"), secret...))
+	c := &console.Console{API: srv, Store: st, Logger: a.log.Named("console"), Secret: sum[:], SinkURL: sinkURL,
+		Secure: strings.HasPrefix(a.cfg.PublicURL, "https://")}
+	mux := http.NewServeMux()
+	mux.Handle("/console/", c.Handler())
+	mux.Handle("/", srv.Handler())
+	return mux, nil
 }
 
 // connect opens the store and dials the configured Temporal; the caller closes both.

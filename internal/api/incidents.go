@@ -418,3 +418,8 @@ func (s *Server) partnerDecision(w http.ResponseWriter, r *http.Request) {
 	s.update(w, r, rv.IncidentID, workflows.UpdatePartnerDecision, workflows.PartnerDecisionInput{
 		Confirm: in.Decision == "confirm", ContentHash: in.ContentHash, Comment: in.Comment, Actor: actor(r)})
 }
+
+func clientUpdate(id, name string, arg any) client.UpdateWorkflowOptions {
+	return client.UpdateWorkflowOptions{WorkflowID: workflows.IncidentWorkflowID(id), UpdateName: name, Args: []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted}
+}

@@ -109,3 +109,14 @@ func (s *Store) Authenticate(ctx context.Context, key string) (APIKey, error) {
 	}
 	return k, err
 }
+
+// GetAPIKey returns a live key by id (ErrInvalidKey when unknown or revoked).
+func (s *Store) GetAPIKey(ctx context.Context, id int64) (APIKey, error) {
+	var k APIKey
+	err := s.pool.QueryRow(ctx, `SELECT id, name, role, prefix, created_at, revoked_at, last_used_at FROM api_keys
+		WHERE id = $1 AND revoked_at IS NULL`, id).Scan(&k.ID, &k.Name, &k.Role, &k.Prefix, &k.CreatedAt, &k.RevokedAt, &k.LastUsedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return APIKey{}, ErrInvalidKey
+	}
+	return k, err
+}

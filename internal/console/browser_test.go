@@ -1,0 +1,184 @@
+package console_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/breachflow/breachflow/internal/mail/sink"
+)
+
+var ackLinkRe = regexp.MustCompile(`https?://[^\s"<]+/ack/[0-9a-f]{64}`)
+
+// TestBrowserIncident runs a whole incident in headless Chromium: a responder signs in
+// and declares through the form, assesses and scopes, two approvers approve, the partner
+// confirms on the partner page, a customer follows the link from the mail sink and
+// acknowledges, and the incident page shows it. A screenshot of each page is saved to
+// artifacts/browser (not committed).
+func TestBrowserIncident(t *testing.T) {
+	chrome, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium is needed for the browser test (apt-get install chromium): %v", err)
+	}
+	s := newStack(t, 12)
+	shots := filepath.Join("..", "..", "artifacts", "browser")
+	require.NoError(t, os.MkdirAll(shots, 0o755))
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+
+	type step = chromedp.Action[chromedp.Void]
+	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+	shot := func(name string) step {
+		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
+			if err != nil {
+				return chromedp.Void{}, err
+			}
+			return chromedp.Void{}, os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
+		}
+	}
+	run := func(what string, actions ...step) {
+		t.Helper()
+		require.NoError(t, chromedp.Do(ctx, actions...), what)
+	}
+	text := func(sel string) string {
+		t.Helper()
+		out, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
+		require.NoError(t, err, "read "+sel)
+		return out
+	}
+	// submit clicks button and waits until the page's message contains want.
+	submit := func(what, button, want string) {
+		t.Helper()
+		run(what, chromedp.Click(css(button)))
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			out, err := chromedp.Run(tctx, chromedp.Text(css("#flash")))
+			cancel()
+			if err == nil && strings.Contains(out, want) {
+				return
+			}
+			require.True(t, time.Now().Before(deadline), "%s: waiting for %q, page says %q (%v)", what, want, out, err)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	signIn := func(who string) {
+		t.Helper()
+		run("sign in "+who,
+			chromedp.Navigate(s.url+"/console/login"),
+			chromedp.WaitVisible(css("#key")),
+			chromedp.SendKeys(css("#key"), s.keys[who]),
+			chromedp.Click(css("#signin")),
+			chromedp.WaitVisible(css("header .who")))
+	}
+	signOut := func() {
+		t.Helper()
+		run("sign out", chromedp.Click(css("header .who button")), chromedp.WaitVisible(css("#key")))
+	}
+	// waitText reloads url until sel's text satisfies ok.
+	waitText := func(url, sel string, ok func(string) bool) string {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitReady(css("body")))
+			var out string
+			if err == nil {
+				tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				out, err = chromedp.Run(tctx, chromedp.Text(css(sel)))
+				cancel()
+			}
+			if err == nil && ok(out) {
+				return out
+			}
+			require.True(t, time.Now().Before(deadline), "waiting for %s on %s; last %q (%v)", sel, url, out, err)
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+
+	signIn("rita")
+	run("incidents page", shot("01-incidents"))
+
+	// The declaration form: a bad time is refused with a visible message, then fixed.
+	fill := func(sel, v string) step { return chromedp.SetValue(css(sel), v) }
+	run("declare form",
+		chromedp.Navigate(s.url+"/console/declare"), chromedp.WaitVisible(css("#declare")),
+		fill("#title", "Device database exposure"), fill("#summary", "Leaked service credential."),
+		fill("#aware_at", "yesterday"), fill("#data_categories", "device identifiers, user names"),
+		fill("#partner", "devicecare"), fill("#nature", "Unauthorised read access to the device inventory."),
+		fill("#subjects", "employees"), fill("#approx_subjects", "1200"), fill("#approx_records", "5400"),
+		fill("#contact_name", "Privacy Office"), fill("#contact_email", "+49 30 1234567"),
+		fill("#consequences", "Phishing against device users."), fill("#measures_taken", "Credential revoked."),
+		fill("#measures_proposed", "Rotate enrolment tokens."))
+	submit("declare with a bad time", "#declare-submit", "aware_at")
+	n, _, err := s.st.CountTenants(context.Background())
+	require.NoError(t, err)
+	require.EqualValues(t, 12, n)
+	run("fix the time", fill("#aware_at", time.Now().Add(-2*time.Hour).UTC().Format(time.RFC3339)), shot("02-declare"))
+	submit("declare", "#declare-submit", "Declared.")
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	require.NoError(t, err)
+	incURL := strings.SplitN(loc, "?", 2)[0]
+	require.Regexp(t, `/console/incidents/INC-`, incURL)
+
+	run("rationale", chromedp.SetValue(css("#rationale"), "controllers' users affected"))
+	submit("assess without choosing", "#assess-submit", "reportable: choose yes or no")
+	run("assess", chromedp.Click(css(`#assess input[value="true"]`)), chromedp.SetValue(css("#rationale"), "controllers' users affected"))
+	submit("assess", "#assess-submit", "Done: assess")
+	require.Contains(t, text("#stage"), "scoping")
+	run("countries", chromedp.SetValue(css("#countries"), "DE, IT, FR, ES, AT, CH, BE, NL, IE, GB, US, MX"))
+	submit("scope", "#scope-submit", "Done: scope")
+	require.Equal(t, "12", text("#scope-total"))
+	run("incident page", shot("03-incident"))
+	signOut()
+
+	for _, who := range []string{"alice", "bob"} {
+		signIn(who)
+		run("open "+who, chromedp.Navigate(incURL), chromedp.WaitVisible(css("#approve-submit")))
+		submit("approve "+who, "#approve-submit", "Done: approve")
+		require.Contains(t, text("#approvers"), who)
+		signOut()
+	}
+
+	signIn("dc")
+	waitText(s.url+"/console/partner", "main", func(s string) bool { return strings.Contains(s, "Confirm joint notification") })
+	run("partner page", shot("04-partner"))
+	submit("confirm", `button[id^="confirm-"]`, "Decision recorded")
+	signOut()
+
+	// A customer follows the link in their notice.
+	var link string
+	deadline := time.Now().Add(time.Minute)
+	for link == "" {
+		for _, m := range s.sink.Messages(sink.Query{Limit: 100}).Messages {
+			if l := ackLinkRe.FindString(m.Text); l != "" && strings.HasPrefix(l, s.url) {
+				link = l
+				break
+			}
+		}
+		require.True(t, time.Now().Before(deadline), "no notice in the mail sink")
+		time.Sleep(200 * time.Millisecond)
+	}
+	run("ack page", chromedp.Navigate(link), chromedp.WaitVisible(css("form button")), shot("05-ack"),
+		chromedp.Click(css("form button")), chromedp.WaitVisible(css(`p[role="status"]`)), shot("06-acked"))
+
+	signIn("rita")
+	waitText(incURL, "#acked", func(s string) bool { return s == "1" })
+	run("final incident page", shot("07-incident-acked"))
+}
