@@ -16,7 +16,7 @@ import (
 
 // Limits are request rates (per second) and bursts.
 type Limits struct {
-	PerAddress, PerKey, Ack           rate.Limit
+	PerAddress, PerKey, Ack          rate.Limit
 	AddressBurst, KeyBurst, AckBurst int
 }
 

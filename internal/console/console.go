@@ -226,8 +226,8 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 
 type incidentRow struct {
 	ID, Title, Stage, Severity, TimeLeft string
-	Scope, Notified, Acked              int
-	AtRisk                              bool
+	Scope, Notified, Acked               int
+	AtRisk                               bool
 }
 
 type incidentsData struct {
