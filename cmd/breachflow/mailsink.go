@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -14,7 +15,12 @@ func (a *app) mailsinkCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "mailsink",
 		Short: "Run a mail sink that speaks SendGrid's v3 Mail Send protocol and posts signed Event Webhooks",
-		Args:  cobra.NoArgs,
+		Long: `Run a mail sink that speaks SendGrid's v3 Mail Send protocol and posts signed Event Webhooks.
+
+The webhook signing key is generated at start unless BREACHFLOW_MAILSINK_PRIVATE_KEY holds a
+PEM private key (make a pair with "breachflow mailsink keygen"); give the receiving API the
+matching SENDGRID_WEBHOOK_PUBLIC_KEY.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.load(nil); err != nil {
 				return err
@@ -22,7 +28,7 @@ func (a *app) mailsinkCmd() *cobra.Command {
 			if listen == "" {
 				listen = a.cfg.MailsinkListen
 			}
-			s, err := sink.New(sink.Config{APIKeys: keys, WebhookURL: webhook}, a.log)
+			s, err := sink.New(sink.Config{APIKeys: keys, WebhookURL: webhook, WebhookPrivateKeyPEM: os.Getenv("BREACHFLOW_MAILSINK_PRIVATE_KEY")}, a.log)
 			if err != nil {
 				return err
 			}
@@ -34,5 +40,18 @@ func (a *app) mailsinkCmd() *cobra.Command {
 	cmd.Flags().StringVar(&listen, "listen", "", "listen address (default BREACHFLOW_MAILSINK_LISTEN, 127.0.0.1:8025)")
 	cmd.Flags().StringVar(&webhook, "webhook-url", "", "where to post signed Event Webhook batches")
 	cmd.Flags().StringSliceVar(&keys, "api-key", nil, "accepted API keys (default: any non-empty bearer token)")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "keygen",
+		Short: "Print a webhook signing key pair as environment assignments",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			priv, pub, err := sink.GenerateKey()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "BREACHFLOW_MAILSINK_PRIVATE_KEY=%q\nSENDGRID_WEBHOOK_PUBLIC_KEY=%s\n", priv, pub)
+			return nil
+		},
+	})
 	return cmd
 }
