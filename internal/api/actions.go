@@ -78,6 +78,9 @@ type conflictError struct{ msg string }
 
 func (e *conflictError) Error() string { return e.msg }
 
+// statusQueryTimeout bounds the wait for a workflow's status when no worker answers.
+const statusQueryTimeout = 3 * time.Second
+
 // View returns an incident with its workflow status, rounds and acknowledgements.
 func (s *Server) View(ctx context.Context, id string) (IncidentView, error) {
 	inc, err := s.Store.GetIncident(ctx, id)
@@ -85,12 +88,15 @@ func (s *Server) View(ctx context.Context, id string) (IncidentView, error) {
 		return IncidentView{}, err
 	}
 	v := IncidentView{Incident: inc}
-	if val, err := s.Temporal.QueryWorkflow(ctx, workflows.IncidentWorkflowID(inc.ID), "", workflows.QueryStatus); err == nil {
+	// A query waits for a worker; without one the stored facts are answered alone.
+	qctx, cancel := context.WithTimeout(ctx, statusQueryTimeout)
+	if val, err := s.Temporal.QueryWorkflow(qctx, workflows.IncidentWorkflowID(inc.ID), "", workflows.QueryStatus); err == nil {
 		var st workflows.Status
 		if val.Get(&st) == nil {
 			v.Status = &st
 		}
 	}
+	cancel()
 	if v.Rounds, err = s.Store.Rounds(ctx, inc.ID); err != nil {
 		return v, err
 	}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
+	"strings"
 
 	"github.com/breachflow/breachflow/internal/store"
 )
@@ -20,16 +22,103 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return errTooLarge
-		}
-		return fmt.Errorf("%w: body: %v", store.ErrInvalidInput, err)
+		return bodyError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if err != nil && errors.Is(bodyError(err), errTooLarge) {
+			return errTooLarge
+		}
 		return fmt.Errorf("%w: body: want one JSON object", store.ErrInvalidInput)
 	}
+	// PostgreSQL text cannot hold NUL: refused here, it would otherwise fail a write late
+	// (a 500, or an activity retried for ever under a workflow's update).
+	if field, ok := nulField(reflect.ValueOf(v), ""); ok {
+		return &store.FieldError{Field: field, Message: "contains a NUL character"}
+	}
 	return nil
+}
+
+// nulField returns the JSON name of the first string in v holding a NUL character. Raw
+// JSON (a notice draft) is left to the validation of what it decodes into.
+func nulField(v reflect.Value, path string) (string, bool) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return nulField(v.Elem(), path)
+		}
+	case reflect.String:
+		return path, strings.ContainsRune(v.String(), 0)
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return "", false
+		}
+		for i := range v.Len() {
+			if f, ok := nulField(v.Index(i), path); ok {
+				return f, true
+			}
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			if f, ok := nulField(it.Value(), path); ok {
+				return f, true
+			}
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !f.IsExported() || name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			if path != "" {
+				name = path + "." + name
+			}
+			if field, ok := nulField(v.Field(i), name); ok {
+				return field, true
+			}
+		}
+	}
+	return "", false
+}
+
+// bodyError names the field a decoding error is about where JSON tells, and keeps the
+// cause in the chain for handlers that know more (a time that does not parse).
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	var ute *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &mbe):
+		return errTooLarge
+	case errors.As(err, &ute) && ute.Field != "":
+		return &store.FieldError{Field: ute.Field, Message: "want " + jsonKind(ute.Type) + ", not a JSON " + ute.Value}
+	}
+	if name, ok := strings.CutPrefix(err.Error(), `json: unknown field "`); ok {
+		return &store.FieldError{Field: strings.TrimSuffix(name, `"`), Message: "unknown field"}
+	}
+	return fmt.Errorf("%w: body: %w", store.ErrInvalidInput, err)
+}
+
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16,
+		reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return "another type"
 }
 
 func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
@@ -93,6 +94,10 @@ func actor(r *http.Request) string {
 func (s *Server) declare(w http.ResponseWriter, r *http.Request) {
 	var d store.Declaration
 	if err := decode(w, r, &d); err != nil {
+		// The only value of a declaration that parses itself is aware_at, a time.
+		if errors.As(err, new(*time.ParseError)) || strings.Contains(err.Error(), "Time.UnmarshalJSON") {
+			err = &store.FieldError{Field: "aware_at", Message: "want an RFC 3339 time such as 2026-11-30T08:00:00Z"}
+		}
 		s.fail(w, r, err)
 		return
 	}
@@ -196,30 +201,10 @@ type IncidentView struct {
 }
 
 func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	inc, err := s.Store.GetIncident(ctx, r.PathValue("id"))
+	v, err := s.View(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	v := IncidentView{Incident: inc}
-	if val, err := s.Temporal.QueryWorkflow(ctx, workflows.IncidentWorkflowID(inc.ID), "", workflows.QueryStatus); err == nil {
-		var st workflows.Status
-		if val.Get(&st) == nil {
-			v.Status = &st
-		}
-	}
-	if v.Rounds, err = s.Store.Rounds(ctx, inc.ID); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if v.Status != nil && v.Status.Scope.Version > 0 {
-		acks, err := s.Store.AckStatus(ctx, inc.ID, v.Status.Scope.Version, time.Now())
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		v.Acks = &acks
 	}
 	writeJSON(w, http.StatusOK, v)
 }

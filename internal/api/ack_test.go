@@ -1,0 +1,157 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/enums/v1"
+
+	"github.com/breachflow/breachflow/internal/mail/sink"
+	"github.com/breachflow/breachflow/internal/store"
+	"github.com/breachflow/breachflow/workflows"
+)
+
+// ackToken reads the acknowledgement token from the notice the tenant's contact received.
+func (e *apiEnv) ackToken(t *testing.T, tenantID string) string {
+	t.Helper()
+	contacts, err := e.st.TenantContacts(context.Background(), tenantID)
+	require.NoError(t, err)
+	require.Len(t, contacts, 1)
+	list := e.sink.Messages(sink.Query{To: contacts[0].Email})
+	require.Len(t, list.Messages, 1, "notices to %s's contact", tenantID)
+	m := ackLinkRe.FindStringSubmatch(list.Messages[0].Text)
+	require.NotNil(t, m, "no acknowledgement link in %q", list.Messages[0].Text)
+	require.Contains(t, list.Messages[0].HTML, m[0])
+	return m[1]
+}
+
+// requireAckHeaders checks the headers every acknowledgement page carries.
+func requireAckHeaders(t *testing.T, r reply) {
+	t.Helper()
+	require.Equal(t, "text/html; charset=utf-8", r.Header.Get("Content-Type"))
+	require.Equal(t, "no-store", r.Header.Get("Cache-Control"))
+	require.Equal(t, "no-referrer", r.Header.Get("Referrer-Policy"))
+	require.Equal(t, "nosniff", r.Header.Get("X-Content-Type-Options"))
+	require.Equal(t, "DENY", r.Header.Get("X-Frame-Options"))
+	csp := r.Header.Get("Content-Security-Policy")
+	for _, d := range []string{"default-src 'none'", "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'"} {
+		require.Contains(t, csp, d)
+	}
+	require.NotContains(t, csp, "script-src")
+}
+
+// TestAcknowledgementLinks runs a small incident through the API to notification and
+// follows tenants' links: looking never acknowledges, posting acknowledges once, and
+// every link that leads nowhere gets the same 404 page.
+func TestAcknowledgementLinks(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, envOptions{Tenants: 20, Contacts: 1, Worker: true})
+	ctx := context.Background()
+	tenants := e.tenantIDs(t, 20)
+	_, err := e.st.Pool().Exec(ctx, `UPDATE tenants SET locale = CASE id WHEN $1 THEN 'it' ELSE 'en' END`, tenants[1])
+	require.NoError(t, err)
+	id, st := e.notifyIncident(t, "Device database exposure", 20)
+	require.Equal(t, 20, st.Scope.Total)
+	require.Equal(t, 20, st.Rounds[0].Sent)
+
+	token := e.ackToken(t, tenants[0])
+	page := "/ack/" + token
+	acks := func() int { return e.count(t, `SELECT count(*) FROM acknowledgements`) }
+
+	// Looking: three GETs and a HEAD show the page and change nothing.
+	for range 3 {
+		r := e.must(t, http.StatusOK, "GET", page, keyNone, nil)
+		requireAckHeaders(t, r)
+		body := string(r.Body)
+		require.Contains(t, body, `<html lang="en">`)
+		require.Contains(t, body, "Acknowledge receipt")
+		require.Contains(t, body, id)
+		require.Contains(t, body, "Device database exposure")
+		require.Contains(t, body, `<form method="post">`)
+	}
+	head := e.must(t, http.StatusOK, "HEAD", page, keyNone, nil)
+	require.Empty(t, head.Body)
+	requireAckHeaders(t, head)
+	require.Zero(t, acks(), "looking at the page acknowledged")
+
+	// Posting records it once; the second post says it was already done.
+	first := e.must(t, http.StatusOK, "POST", page, keyNone, nil)
+	requireAckHeaders(t, first)
+	require.Contains(t, string(first.Body), "Thank you. Your acknowledgement was recorded at")
+	require.NotContains(t, string(first.Body), "<form")
+	require.Equal(t, 1, acks())
+	second := e.must(t, http.StatusOK, "POST", page, keyNone, nil)
+	require.Contains(t, string(second.Body), "This notice was already acknowledged at")
+	require.Equal(t, 1, acks())
+	require.Equal(t, 1, e.count(t, `SELECT count(*) FROM acknowledgements WHERE incident_id = $1 AND tenant_id = $2 AND via = 'link'`, id, tenants[0]))
+	require.Equal(t, 1, e.count(t, `SELECT count(*) FROM audit_log WHERE action = 'tenant.acknowledged'`))
+	after := e.must(t, http.StatusOK, "GET", page, keyNone, nil)
+	require.Contains(t, string(after.Body), "This notice was already acknowledged at")
+	require.NotContains(t, string(after.Body), "<form")
+	require.Equal(t, 1, e.waitFor(t, id, "acknowledgement counted", func(s workflows.Status) bool { return s.Acks.Acknowledged == 1 }).Acks.Acknowledged)
+
+	// The page speaks the tenant's language.
+	it := e.must(t, http.StatusOK, "GET", "/ack/"+e.ackToken(t, tenants[1]), keyNone, nil)
+	require.Contains(t, string(it.Body), `<html lang="it">`)
+	require.Contains(t, string(it.Body), "Conferma di ricezione")
+	require.Contains(t, string(it.Body), "Vi chiediamo di confermare")
+	require.Equal(t, 1, acks())
+
+	// Links that lead nowhere: unknown, truncated, lengthened, upper-cased, expired.
+	expiredToken := e.ackToken(t, tenants[2])
+	tag, err := e.st.Pool().Exec(ctx, `UPDATE ack_tokens SET expires_at = now() - interval '1 second' WHERE token_hash = $1`, store.HashKey(expiredToken))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, tag.RowsAffected())
+	other := e.ackToken(t, tenants[3])
+	bad := map[string]string{
+		"unknown":    randomHex(32),
+		"truncated":  other[:63],
+		"half":       other[:32],
+		"lengthened": other + "0",
+		"upper case": strings.ToUpper(other),
+		"expired":    expiredToken,
+		"not hex":    strings.Repeat("z", 64),
+	}
+	var notFound []byte
+	for name, tok := range bad {
+		for _, method := range []string{"GET", "POST"} {
+			r := e.do(t, method, "/ack/"+tok, keyNone, nil)
+			require.Equal(t, http.StatusNotFound, r.Code, "%s %s: %s", method, name, r.Body)
+			requireAckHeaders(t, r)
+			if notFound == nil {
+				notFound = r.Body
+				require.Contains(t, string(notFound), "Link not valid")
+			}
+			require.Equal(t, string(notFound), string(r.Body), "%s %s differs from the other 404 pages", method, name)
+		}
+	}
+	require.Equal(t, 1, acks(), "a dead link acknowledged")
+	require.NotContains(t, e.logged(), token)
+
+	// The tenant whose link still works can use it after all that.
+	e.must(t, http.StatusOK, "POST", "/ack/"+other, keyNone, nil)
+	require.Equal(t, 2, acks())
+
+	// Closing: the workflow finishes, and changes to a closed incident are a conflict.
+	e.must(t, http.StatusOK, "POST", "/v1/incidents/"+id+"/close", keyResponder, map[string]string{"reason": "test over"})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		d, err := e.tc.DescribeWorkflowExecution(ctx, workflows.IncidentWorkflowID(id), "")
+		require.NoError(t, err)
+		if d.WorkflowExecutionInfo.Status == enums.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "workflow still %s", d.WorkflowExecutionInfo.Status)
+		time.Sleep(50 * time.Millisecond)
+	}
+	r := e.must(t, http.StatusConflict, "POST", "/v1/incidents/"+id+"/close", keyResponder, map[string]string{"reason": "again"})
+	require.Equal(t, "conflict", r.Err(t).Code)
+	e.must(t, http.StatusConflict, "POST", "/v1/incidents/"+id+"/followup", keyResponder, map[string]any{})
+	require.Equal(t, store.StageClosed, e.view(t, id).Incident.Stage)
+	// A link of a closed incident still shows its page.
+	e.must(t, http.StatusOK, "GET", page, keyNone, nil)
+}
