@@ -94,11 +94,15 @@ func TestAcknowledgementLinks(t *testing.T) {
 	require.NotContains(t, string(after.Body), "<form")
 	require.Equal(t, 1, e.waitFor(t, id, "acknowledgement counted", func(s workflows.Status) bool { return s.Acks.Acknowledged == 1 }).Acks.Acknowledged)
 
-	// The page speaks the tenant's language.
+	// The page speaks the tenant's language, and shows its name as text, not markup.
+	_, err = e.st.Pool().Exec(ctx, `UPDATE tenants SET name = '<script>alert(1)</script> & Co' WHERE id = $1`, tenants[1])
+	require.NoError(t, err)
 	it := e.must(t, http.StatusOK, "GET", "/ack/"+e.ackToken(t, tenants[1]), keyNone, nil)
 	require.Contains(t, string(it.Body), `<html lang="it">`)
 	require.Contains(t, string(it.Body), "Conferma di ricezione")
 	require.Contains(t, string(it.Body), "Vi chiediamo di confermare")
+	require.Contains(t, string(it.Body), "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co")
+	require.NotContains(t, string(it.Body), "<script>")
 	require.Equal(t, 1, acks())
 
 	// Links that lead nowhere: unknown, truncated, lengthened, upper-cased, expired.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/breachflow/breachflow/activities"
@@ -30,10 +31,22 @@ func (s *Server) Declare(ctx context.Context, key string, d store.Declaration, a
 	return inc, created, s.startIncident(ctx, inc)
 }
 
+// incidentIDRe is the form of every incident id (the schema checks the same).
+var incidentIDRe = regexp.MustCompile(`^INC-[0-9A-Z-]{4,60}$`)
+
+// incident reads the incident a path names. An id that cannot exist is not looked up:
+// PostgreSQL would refuse one holding NUL or invalid UTF-8 with an error, not a miss.
+func (s *Server) incident(ctx context.Context, id string) (store.Incident, error) {
+	if !incidentIDRe.MatchString(id) {
+		return store.Incident{}, store.ErrNotFound
+	}
+	return s.Store.GetIncident(ctx, id)
+}
+
 // Update sends a Temporal Update to an incident's workflow and returns the status after it.
 func (s *Server) Update(ctx context.Context, id, name string, arg any) (workflows.Status, error) {
 	var st workflows.Status
-	if _, err := s.Store.GetIncident(ctx, id); err != nil {
+	if _, err := s.incident(ctx, id); err != nil {
 		return st, err
 	}
 	h, err := s.Temporal.UpdateWorkflow(ctx, clientUpdate(id, name, arg))
@@ -45,7 +58,7 @@ func (s *Server) Update(ctx context.Context, id, name string, arg any) (workflow
 
 // ProposeDraft checks a notice draft, keeps it and makes it the incident's current draft.
 func (s *Server) ProposeDraft(ctx context.Context, id string, raw json.RawMessage, actor string) (workflows.Status, error) {
-	if _, err := s.Store.GetIncident(ctx, id); err != nil {
+	if _, err := s.incident(ctx, id); err != nil {
 		return workflows.Status{}, err
 	}
 	hash, err := activities.ProposeDraft(ctx, s.Store, id, raw, actor)
@@ -83,7 +96,7 @@ const statusQueryTimeout = 3 * time.Second
 
 // View returns an incident with its workflow status, rounds and acknowledgements.
 func (s *Server) View(ctx context.Context, id string) (IncidentView, error) {
-	inc, err := s.Store.GetIncident(ctx, id)
+	inc, err := s.incident(ctx, id)
 	if err != nil {
 		return IncidentView{}, err
 	}

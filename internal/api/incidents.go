@@ -212,7 +212,7 @@ func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
 // update sends a Temporal Update to the incident's workflow and answers with the status.
 func (s *Server) update(w http.ResponseWriter, r *http.Request, id, name string, arg any) {
 	ctx := r.Context()
-	if _, err := s.Store.GetIncident(ctx, id); err != nil {
+	if _, err := s.incident(ctx, id); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -284,7 +284,7 @@ func (s *Server) draft(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if _, err := s.Store.GetIncident(r.Context(), id); err != nil {
+	if _, err := s.incident(r.Context(), id); err != nil {
 		s.fail(w, r, err)
 		return
 	}

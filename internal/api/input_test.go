@@ -370,3 +370,35 @@ func TestDeclarationIdempotencyKey(t *testing.T) {
 	e.must(t, http.StatusCreated, "POST", "/v1/incidents", keyResponder, d)
 	require.Equal(t, 2, e.count(t, `SELECT count(*) FROM incidents`))
 }
+
+// TestIncidentPathsThatCannotExist: an incident id in the path holding NUL, invalid UTF-8
+// or SQL is an incident that does not exist (404), never a failed query (500).
+func TestIncidentPathsThatCannotExist(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, envOptions{})
+	bodies := map[string]any{
+		"":            nil,
+		"/assessment": map[string]any{"reportable": true, "rationale": "x"},
+		"/scope":      map[string]any{"services": []string{"compute"}},
+		"/draft":      draftJSON(t, "x"),
+		"/approval":   map[string]string{"content_hash": strings.Repeat("0", 64)},
+		"/override":   map[string]string{"justification": "x"},
+		"/followup":   map[string]any{},
+		"/close":      map[string]string{"reason": "x"},
+	}
+	before := e.writes(t)
+	for _, id := range []string{"%00", "INC-%00", "%ff%fe", "%c3%28", "inc-20260101-abcdef", "INC-1",
+		"%27%20OR%20%271%27%3D%271", "INC-20260101-NOSUCH"} {
+		for suffix, body := range bodies {
+			method := "POST"
+			if suffix == "" {
+				method = "GET"
+			}
+			r := e.do(t, method, "/v1/incidents/"+id+suffix, keyApprover, body)
+			require.Equal(t, http.StatusNotFound, r.Code, "%s %s%s: %s", method, id, suffix, r.Body)
+			require.Equal(t, "not_found", r.Err(t).Code)
+		}
+	}
+	require.Equal(t, before, e.writes(t))
+	require.NotContains(t, e.logged(), "request failed")
+}
