@@ -26,8 +26,8 @@ func caller(r *http.Request) store.APIKey {
 // (never the key) and audited.
 func (s *Server) auth(h http.HandlerFunc, roles ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || token == "" {
+		token, ok := bearer(r)
+		if !ok {
 			s.denied(r, "missing bearer key", 0)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="breachflow"`)
 			writeError(w, http.StatusUnauthorized, Error{Code: "unauthenticated", Message: "send Authorization: Bearer <API key>"})
@@ -50,6 +50,16 @@ func (s *Server) auth(h http.HandlerFunc, roles ...string) http.HandlerFunc {
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), keyCtx, k)))
 	}
+}
+
+// bearer returns the request's bearer token; the scheme name is case-insensitive (RFC 7235).
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) < len("Bearer ") || !strings.EqualFold(h[:len("Bearer ")], "Bearer ") {
+		return "", false
+	}
+	token := h[len("Bearer "):]
+	return token, token != ""
 }
 
 func allowed(role string, roles []string) bool {

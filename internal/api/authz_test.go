@@ -298,3 +298,25 @@ func TestPartnerKeysSeeAndDecideOnlyTheirReviews(t *testing.T) {
 	require.Empty(t, reviews(keyDevicecare))
 	e.waitFor(t, id, "tracking", func(s workflows.Status) bool { return s.Stage == store.StageTracking })
 }
+
+// TestAuthorizationHeaderForms: the bearer scheme is matched whatever its case (RFC 7235);
+// anything else is 401, audited.
+func TestAuthorizationHeaderForms(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, envOptions{})
+	key := e.keys[keyResponder]
+	for _, h := range []string{"Bearer " + key, "bearer " + key, "BEARER " + key} {
+		r := e.do(t, "GET", "/v1/incidents", keyNone, nil, "Authorization", h)
+		require.Equal(t, http.StatusOK, r.Code, "%q: %s", h[:7], r.Body)
+	}
+	denied := e.count(t, `SELECT count(*) FROM audit_log WHERE action = 'auth.denied'`)
+	bad := []string{"", "Bearer", "Bearer ", "Basic " + key, "Token " + key, key, "Bearer " + key + "x", "Bearer " + key[:len(key)-1],
+		"Bearer  " + key}
+	for _, h := range bad {
+		r := e.do(t, "GET", "/v1/incidents", keyNone, nil, "Authorization", h)
+		require.Equal(t, http.StatusUnauthorized, r.Code, "header %d: %s", len(h), r.Body)
+		require.Equal(t, "unauthenticated", r.Err(t).Code)
+	}
+	require.Equal(t, len(bad), e.count(t, `SELECT count(*) FROM audit_log WHERE action = 'auth.denied'`)-denied)
+	require.NotContains(t, e.logged(), key[3:])
+}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -89,7 +88,7 @@ func (s *Server) limited(h http.HandlerFunc) http.HandlerFunc {
 				tooMany(w, wait)
 				return
 			}
-			if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && token != "" {
+			if token, ok := bearer(r); ok {
 				sum := sha256.Sum256([]byte(token))
 				if ok, wait := s.Limits.allow("key:"+hex.EncodeToString(sum[:8]), lim.PerKey, lim.KeyBurst); !ok {
 					tooMany(w, wait)
