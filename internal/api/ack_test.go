@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -139,6 +140,27 @@ func TestAcknowledgementLinks(t *testing.T) {
 	// The tenant whose link still works can use it after all that.
 	e.must(t, http.StatusOK, "POST", "/ack/"+other, keyNone, nil)
 	require.Equal(t, 2, acks())
+
+	// Ten tabs posting at once record one acknowledgement; one of them says so first.
+	racing := "/ack/" + e.ackToken(t, tenants[4])
+	pages := make(chan reply, 10)
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() { pages <- e.do(t, "POST", racing, keyNone, nil) })
+	}
+	wg.Wait()
+	close(pages)
+	thanked := 0
+	for r := range pages {
+		require.Equal(t, http.StatusOK, r.Code, r.String())
+		if strings.Contains(string(r.Body), "Thank you.") {
+			thanked++
+		} else {
+			require.Contains(t, string(r.Body), "This notice was already acknowledged at")
+		}
+	}
+	require.Equal(t, 1, thanked)
+	require.Equal(t, 3, acks())
 
 	// Closing: the workflow finishes, and changes to a closed incident are a conflict.
 	e.must(t, http.StatusOK, "POST", "/v1/incidents/"+id+"/close", keyResponder, map[string]string{"reason": "test over"})
