@@ -132,12 +132,14 @@ func (s *Server) Reviews(ctx context.Context, k store.APIKey) ([]ReviewView, err
 	out := make([]ReviewView, 0, len(list))
 	for _, rv := range list {
 		v := ReviewView{PartnerReview: rv}
-		if inc, err := s.Store.GetIncident(ctx, rv.IncidentID); err == nil {
+		inc, err := s.Store.GetIncident(ctx, rv.IncidentID)
+		if err == nil {
 			v.Title = inc.Title
-			v.Draft = inc.NoticeDraft
 		}
-		if d, err := s.Store.GetDraft(ctx, rv.IncidentID, rv.ContentHash); err == nil {
+		if d, derr := s.Store.GetDraft(ctx, rv.IncidentID, rv.ContentHash); derr == nil {
 			v.Draft = d
+		} else if err == nil && inc.NoticeHash == rv.ContentHash {
+			v.Draft = inc.NoticeDraft // the draft that came with the declaration
 		}
 		out = append(out, v)
 	}

@@ -15,7 +15,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/breachflow/breachflow/activities"
 	"github.com/breachflow/breachflow/internal/store"
 	"github.com/breachflow/breachflow/workflows"
 )
@@ -101,20 +100,8 @@ func (s *Server) declare(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if len(d.Notice) > 0 {
-		if _, err := activities.ParseDraft(d.Notice); err != nil {
-			s.fail(w, r, &store.FieldError{Field: "notice", Message: err.Error()})
-			return
-		}
-	}
-	ctx := r.Context()
-	inc, created, err := s.Store.CreateIncident(ctx, r.Header.Get("Idempotency-Key"), d, actor(r), time.Now())
+	inc, created, err := s.Declare(r.Context(), r.Header.Get("Idempotency-Key"), d, actor(r))
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	// Started on every call, so a declaration whose start failed is started by its retry.
-	if err := s.startIncident(ctx, inc); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -211,19 +198,13 @@ func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
 
 // update sends a Temporal Update to the incident's workflow and answers with the status.
 func (s *Server) update(w http.ResponseWriter, r *http.Request, id, name string, arg any) {
-	ctx := r.Context()
-	if _, err := s.incident(ctx, id); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflows.IncidentWorkflowID(id),
-		UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted})
-	var st workflows.Status
-	if err == nil {
-		err = h.Get(ctx, &st)
-	}
+	st, err := s.Update(r.Context(), id, name, arg)
+	s.answerStatus(w, r, st, err)
+}
+
+func (s *Server) answerStatus(w http.ResponseWriter, r *http.Request, st workflows.Status, err error) {
 	if err != nil {
-		s.fail(w, r, updateError(err))
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": st})
@@ -283,17 +264,8 @@ func (s *Server) draft(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	id := r.PathValue("id")
-	if _, err := s.incident(r.Context(), id); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	hash, err := activities.ProposeDraft(r.Context(), s.Store, id, raw, actor(r))
-	if err != nil {
-		s.fail(w, r, &store.FieldError{Field: "notice", Message: err.Error()})
-		return
-	}
-	s.update(w, r, id, workflows.UpdateDraft, workflows.DraftInput{ContentHash: hash, Actor: actor(r)})
+	st, err := s.ProposeDraft(r.Context(), r.PathValue("id"), raw, actor(r))
+	s.answerStatus(w, r, st, err)
 }
 
 func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
@@ -348,24 +320,10 @@ type ReviewView struct {
 }
 
 func (s *Server) partnerReviews(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	list, err := s.Store.PendingReviews(ctx, partnerOf(caller(r)))
+	out, err := s.Reviews(r.Context(), caller(r))
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	out := make([]ReviewView, 0, len(list))
-	for _, rv := range list {
-		v := ReviewView{PartnerReview: rv}
-		if inc, err := s.Store.GetIncident(ctx, rv.IncidentID); err == nil {
-			v.Title = inc.Title
-		}
-		if d, err := s.Store.GetDraft(ctx, rv.IncidentID, rv.ContentHash); err == nil {
-			v.Draft = d
-		} else if inc, err := s.Store.GetIncident(ctx, rv.IncidentID); err == nil && inc.NoticeHash == rv.ContentHash {
-			v.Draft = inc.NoticeDraft
-		}
-		out = append(out, v)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"reviews": out})
 }
@@ -385,23 +343,12 @@ func (s *Server) partnerDecision(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, Error{Code: "invalid", Message: "review id must be a positive integer", Field: "id"})
 		return
 	}
-	rv, err := s.Store.GetReview(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	// Another partner's review is answered as if it did not exist.
-	if p := partnerOf(caller(r)); p != "" && p != rv.Partner {
+	st, err := s.Decide(r.Context(), caller(r), id, in.Decision == "confirm", in.ContentHash, in.Comment, actor(r))
+	if errors.Is(err, ErrOtherPartner) {
+		// Another partner's review is answered as if it did not exist.
 		s.denied(r, "another partner's review", caller(r).ID)
-		s.fail(w, r, store.ErrNotFound)
-		return
 	}
-	if rv.Status != "pending" {
-		writeError(w, http.StatusConflict, Error{Code: "conflict", Message: "this review was already " + rv.Status})
-		return
-	}
-	s.update(w, r, rv.IncidentID, workflows.UpdatePartnerDecision, workflows.PartnerDecisionInput{
-		Confirm: in.Decision == "confirm", ContentHash: in.ContentHash, Comment: in.Comment, Actor: actor(r)})
+	s.answerStatus(w, r, st, err)
 }
 
 func clientUpdate(id, name string, arg any) client.UpdateWorkflowOptions {

@@ -4,7 +4,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
@@ -123,23 +122,9 @@ func writeError(w http.ResponseWriter, code int, e Error) {
 
 // fail maps a domain error to its status in one place.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var fe *store.FieldError
-	var rejected *rejectedError
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, Error{Code: "not_found", Message: "no such resource"})
-	case errors.As(err, &fe):
-		writeError(w, http.StatusBadRequest, Error{Code: "invalid", Message: fe.Message, Field: fe.Field})
-	case errors.Is(err, store.ErrInvalidInput):
-		writeError(w, http.StatusBadRequest, Error{Code: "invalid", Message: err.Error()})
-	case errors.Is(err, store.ErrConflict):
-		writeError(w, http.StatusConflict, Error{Code: "conflict", Message: err.Error()})
-	case errors.As(err, &rejected):
-		writeError(w, http.StatusUnprocessableEntity, Error{Code: "rejected", Message: rejected.msg})
-	case errors.Is(err, errTooLarge):
-		writeError(w, http.StatusRequestEntityTooLarge, Error{Code: "too_large", Message: "request body is too large"})
-	default:
+	code, e := ErrorFor(err)
+	if code >= 500 {
 		s.Logger.Error("request failed", zap.String("path", r.URL.Path), zap.Error(err))
-		writeError(w, http.StatusInternalServerError, Error{Code: "internal", Message: "internal error"})
 	}
+	writeError(w, code, e)
 }
