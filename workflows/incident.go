@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/workflow"
@@ -353,6 +354,20 @@ func (w *incident) deadlineClock(ctx workflow.Context) {
 
 var hashRe = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
+// checkText refuses free text that PostgreSQL cannot store (NUL, invalid UTF-8) here,
+// before an activity would retry on it forever, and text over 10,000 characters.
+func checkText(field, v string, required bool) error {
+	switch {
+	case required && strings.TrimSpace(v) == "":
+		return fmt.Errorf("%s: required, at most 10000 characters", field)
+	case !utf8.ValidString(v) || strings.ContainsRune(v, 0):
+		return fmt.Errorf("%s: contains characters that cannot be stored (NUL or invalid UTF-8)", field)
+	case utf8.RuneCountInString(v) > 10000:
+		return fmt.Errorf("%s: at most 10000 characters", field)
+	}
+	return nil
+}
+
 func requireActor(actor string) error {
 	if strings.TrimSpace(actor) == "" {
 		return errors.New("actor is required")
@@ -395,8 +410,8 @@ func (w *incident) register(ctx workflow.Context) error {
 			if err := requireActor(in.Actor); err != nil {
 				return err
 			}
-			if strings.TrimSpace(in.Rationale) == "" || len(in.Rationale) > 10000 {
-				return errors.New("rationale: required, at most 10000 characters")
+			if err := checkText("rationale", in.Rationale, true); err != nil {
+				return err
 			}
 			return before(store.StageDeclared, store.StageAssessing)
 		}},
@@ -406,6 +421,10 @@ func (w *incident) register(ctx workflow.Context) error {
 				if err := workflow.ExecuteActivity(w.act(ctx), acts.ResolveScope, activities.ScopeActivityInput{
 					IncidentID: w.in.IncidentID, Criteria: in.Criteria, Actor: in.Actor}).Get(ctx, &res); err != nil {
 					return err
+				}
+				if res.Total == 0 {
+					// The snapshot stays in the audit trail; the incident keeps its scope.
+					return fmt.Errorf("scope: no tenant matches these criteria (version %d is empty)", res.Version)
 				}
 				s.Scope = res
 				// Approvers approve the notice for a scope: a new scope needs new approvals.
@@ -500,8 +519,8 @@ func (w *incident) register(ctx workflow.Context) error {
 			if !in.Confirm && strings.TrimSpace(in.Comment) == "" {
 				return errors.New("comment: say what should change")
 			}
-			if len(in.Comment) > 10000 {
-				return errors.New("comment: at most 10000 characters")
+			if err := checkText("comment", in.Comment, false); err != nil {
+				return err
 			}
 			return nil
 		}},
@@ -514,8 +533,8 @@ func (w *incident) register(ctx workflow.Context) error {
 			if s.Stage != store.StagePartnerReview || w.review == nil || w.review.decided {
 				return errors.New("no partner review is pending")
 			}
-			if strings.TrimSpace(in.Justification) == "" || len(in.Justification) > 10000 {
-				return errors.New("justification: required, at most 10000 characters")
+			if err := checkText("justification", in.Justification, true); err != nil {
+				return err
 			}
 			return nil
 		}},
@@ -552,8 +571,8 @@ func (w *incident) register(ctx workflow.Context) error {
 			if strings.TrimSpace(in.Reason) == "" && !allAcked {
 				return errors.New("reason: required while tenants have not all acknowledged")
 			}
-			if len(in.Reason) > 10000 {
-				return errors.New("reason: at most 10000 characters")
+			if err := checkText("reason", in.Reason, false); err != nil {
+				return err
 			}
 			return nil
 		}},

@@ -298,3 +298,33 @@ func TestDeadlineAlertsWhileNoticesAreNotOut(t *testing.T) {
 	}
 	require.Equal(t, []string{"deadline_50", "deadline_75", "deadline_90"}, deadline)
 }
+
+func TestScopeMatchingNoTenantIsRefused(t *testing.T) {
+	w := newWF(t, 0, 0)
+	w.at(time.Minute, workflows.UpdateAssess, workflows.AssessInput{Reportable: true, Rationale: "r", Actor: "alice"})
+	w.env.RegisterDelayedCallback(func() {
+		w.env.UpdateWorkflow(workflows.UpdateScope, "", &testsuite.TestUpdateCallback{
+			OnReject: func(err error) { t.Errorf("validator refused: %v", err) },
+			OnAccept: func() {},
+			OnComplete: func(_ any, err error) {
+				require.ErrorContains(t, err, "no tenant matches")
+			},
+		}, workflows.ScopeInput{Criteria: store.ScopeCriteria{TenantIDs: []string{"t-nope"}}, Actor: "alice"})
+	}, 2*time.Minute)
+	w.closeAt(time.Hour)
+	st := w.run("", workflows.Timing{})
+	require.Zero(t, st.Scope.Version, "the empty version is not taken")
+}
+
+func TestTextThatCannotBeStoredIsRefused(t *testing.T) {
+	w := newWF(t, 10, 0)
+	w.at(time.Minute, workflows.UpdateAssess, workflows.AssessInput{Reportable: true, Rationale: "bad\x00byte", Actor: "alice"})
+	w.at(2*time.Minute, workflows.UpdateAssess, workflows.AssessInput{Reportable: true, Rationale: strings.Repeat("é", 10001), Actor: "alice"})
+	w.at(3*time.Minute, workflows.UpdateAssess, workflows.AssessInput{Reportable: true, Rationale: strings.Repeat("é", 10000), Actor: "alice"})
+	w.closeAt(time.Hour)
+	st := w.run("", workflows.Timing{})
+	require.Len(t, w.rejected, 2)
+	require.Contains(t, w.rejected[0], "cannot be stored")
+	require.Contains(t, w.rejected[1], "at most 10000 characters")
+	require.NotNil(t, st.Reportable, "10,000 two-byte characters are accepted")
+}

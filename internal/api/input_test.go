@@ -148,7 +148,7 @@ func TestDeclarationRejectsBadInput(t *testing.T) {
 // workflow refuses 422; none of them writes anything or moves the incident.
 func TestUpdatesRejectBadInput(t *testing.T) {
 	t.Parallel()
-	e := newAPIEnv(t, envOptions{Worker: true})
+	e := newAPIEnv(t, envOptions{Worker: true, Tenants: 5})
 	id := e.declare(t, declaration("Credential exposure", nil))
 	e.waitFor(t, id, "assessing", func(s workflows.Status) bool { return s.Stage == store.StageAssessing })
 	inc := "/v1/incidents/" + id
@@ -225,7 +225,7 @@ func TestUpdatesRejectBadInput(t *testing.T) {
 
 	// Good bodies go through: the cases failed for their own reason.
 	e.must(t, http.StatusOK, "POST", inc+"/assessment", keyResponder, map[string]any{"reportable": true, "rationale": "exposed"})
-	e.must(t, http.StatusOK, "POST", inc+"/scope", keyResponder, map[string]any{"services": []string{"compute"}})
+	e.must(t, http.StatusOK, "POST", inc+"/scope", keyResponder, map[string]any{"tenant_ids": []string{"t-1"}})
 }
 
 // TestAPIKeyRoutesRejectBadInput covers creating and revoking keys.
@@ -239,14 +239,14 @@ func TestAPIKeyRoutesRejectBadInput(t *testing.T) {
 		{name: "unknown field", body: map[string]any{"name": "ci", "role": "responder", "scopes": []string{"all"}}, code: 400, field: "scopes"},
 		{name: "name a number", body: map[string]any{"name": 7, "role": "responder"}, code: 400, field: "name"},
 		{name: "name with a NUL", body: map[string]any{"name": "ci\u0000", "role": "responder"}, code: 400, field: "name"},
-		{name: "name missing", body: map[string]any{"role": "responder"}, code: 400, says: "name"},
-		{name: "name too long", body: map[string]any{"name": strings.Repeat("n", 101), "role": "responder"}, code: 400, says: "name"},
-		{name: "name with a newline", body: map[string]any{"name": "ci\nadmin", "role": "responder"}, code: 400, says: "name"},
-		{name: "name injection", body: map[string]any{"name": "'; DROP TABLE api_keys; --", "role": "responder"}, code: 400, says: "name"},
-		{name: "role unknown", body: map[string]any{"name": "ci", "role": "root"}, code: 400, says: "role"},
-		{name: "role upper case", body: map[string]any{"name": "ci", "role": "ADMIN"}, code: 400, says: "role"},
-		{name: "partner without name", body: map[string]any{"name": "ci", "role": "partner:"}, code: 400, says: "role"},
-		{name: "partner malformed", body: map[string]any{"name": "ci", "role": "partner:Device Care"}, code: 400, says: "role"},
+		{name: "name missing", body: map[string]any{"role": "responder"}, code: 400, field: "name"},
+		{name: "name too long", body: map[string]any{"name": strings.Repeat("n", 101), "role": "responder"}, code: 400, field: "name"},
+		{name: "name with a newline", body: map[string]any{"name": "ci\nadmin", "role": "responder"}, code: 400, field: "name"},
+		{name: "name injection", body: map[string]any{"name": "'; DROP TABLE api_keys; --", "role": "responder"}, code: 400, field: "name"},
+		{name: "role unknown", body: map[string]any{"name": "ci", "role": "root"}, code: 400, field: "role"},
+		{name: "role upper case", body: map[string]any{"name": "ci", "role": "ADMIN"}, code: 400, field: "role"},
+		{name: "partner without name", body: map[string]any{"name": "ci", "role": "partner:"}, code: 400, field: "role"},
+		{name: "partner malformed", body: map[string]any{"name": "ci", "role": "partner:Device Care"}, code: 400, field: "role"},
 	})
 	e.refuse(t, "DELETE", "/v1/apikeys/abc", []badInput{{name: "id not a number", code: 400, field: "id"}})
 	e.refuse(t, "DELETE", "/v1/apikeys/0", []badInput{{name: "id zero", code: 400, field: "id"}})

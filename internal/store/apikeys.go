@@ -44,10 +44,10 @@ func HashKey(key string) []byte {
 // CreateAPIKey makes a new random key with role and returns it once, in clear.
 func (s *Store) CreateAPIKey(ctx context.Context, name, role, actor string) (string, APIKey, error) {
 	if !keyNameRe.MatchString(name) {
-		return "", APIKey{}, fmt.Errorf("%w: name: 1-100 letters, digits, spaces and _.@:-", ErrInvalidInput)
+		return "", APIKey{}, fieldErr("name", "1-100 letters, digits, spaces and _.@:-")
 	}
 	if !ValidRole(role) {
-		return "", APIKey{}, fmt.Errorf("%w: role %q: want admin, responder, approver or partner:<name>", ErrInvalidInput, role)
+		return "", APIKey{}, fieldErr("role", "want admin, responder, approver or partner:<name>, got %q", role)
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -113,9 +114,13 @@ type Declaration struct {
 // Validate checks a declaration against now.
 func (d Declaration) Validate(now time.Time) error {
 	switch {
-	case strings.TrimSpace(d.Title) == "" || len(d.Title) > 200:
+	case strings.TrimSpace(d.Title) == "" || utf8.RuneCountInString(d.Title) > 200:
 		return fieldErr("title", "required, at most 200 characters")
-	case len(d.Summary) > 20000:
+	case !storable(d.Title):
+		return fieldErr("title", "contains characters that cannot be stored (NUL or invalid UTF-8)")
+	case !storable(d.Summary):
+		return fieldErr("summary", "contains characters that cannot be stored (NUL or invalid UTF-8)")
+	case utf8.RuneCountInString(d.Summary) > 20000:
 		return fieldErr("summary", "at most 20000 characters")
 	case !slices.Contains(Severities, d.Severity):
 		return fieldErr("severity", "want one of %s", strings.Join(Severities, ", "))
@@ -129,12 +134,15 @@ func (d Declaration) Validate(now time.Time) error {
 		return fieldErr("partner", "not a partner name")
 	}
 	for _, c := range d.DataCategories {
-		if strings.TrimSpace(c) == "" || len(c) > 100 {
+		if strings.TrimSpace(c) == "" || utf8.RuneCountInString(c) > 100 || !storable(c) {
 			return fieldErr("data_categories", "each 1-100 characters")
 		}
 	}
 	return d.Scope.Validate()
 }
+
+// storable reports whether PostgreSQL can store s as text.
+func storable(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // Incident is a stored incident.
 type Incident struct {
