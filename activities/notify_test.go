@@ -1,7 +1,6 @@
 package activities_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -39,16 +38,9 @@ type fixture struct {
 func newFixture(t *testing.T, n int, apiKey string) *fixture {
 	ctx := context.Background()
 	st := testenv.Store(t)
-	var tb, cb bytes.Buffer
-	require.NoError(t, tenants.Generate(tenants.Options{Tenants: n, ContactsPerTenant: 1, Seed: 5}, &tb, &cb))
-	ts, err := tenants.ReadTenants(&tb, "t.csv")
-	require.NoError(t, err)
-	cs, err := tenants.ReadContacts(&cb, "c.csv")
-	require.NoError(t, err)
-	_, err = st.ImportTenants(ctx, "c.csv", ts, func() ([]store.Contact, error) { return cs, nil })
-	require.NoError(t, err)
+	testenv.Tenants(t, st, tenants.Options{Tenants: n, ContactsPerTenant: 1, Seed: 5})
 	// One locale, so that pages are filled to 1,000 (pages never mix locales).
-	_, err = st.Pool().Exec(ctx, `UPDATE tenants SET locale = 'en'; UPDATE contacts SET locale = NULL`)
+	_, err := st.Pool().Exec(ctx, `UPDATE tenants SET locale = 'en'; UPDATE contacts SET locale = NULL`)
 	require.NoError(t, err)
 
 	sk, err := sink.New(sink.Config{APIKeys: []string{"SG.good"}}, nil)

@@ -1,7 +1,6 @@
 package workflows_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -55,14 +54,7 @@ func newStack(t *testing.T, nTenants, perTenant int) *stack {
 	t.Helper()
 	ctx := context.Background()
 	st := testenv.Store(t)
-	var tb, cb bytes.Buffer
-	require.NoError(t, tenants.Generate(tenants.Options{Tenants: nTenants, ContactsPerTenant: perTenant, Seed: 11}, &tb, &cb))
-	ts, err := tenants.ReadTenants(&tb, "tenants.csv")
-	require.NoError(t, err)
-	cs, err := tenants.ReadContacts(&cb, "contacts.csv")
-	require.NoError(t, err)
-	_, err = st.ImportTenants(ctx, "contacts.csv", ts, func() ([]store.Contact, error) { return cs, nil })
-	require.NoError(t, err)
+	testenv.Tenants(t, st, tenants.Options{Tenants: nTenants, ContactsPerTenant: perTenant, Seed: 11})
 	require.NoError(t, st.UpsertPartner(ctx, devenv.DemoPartner))
 
 	sk, err := sink.New(sink.Config{MaxMessages: 200_000}, nil)

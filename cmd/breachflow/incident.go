@@ -187,8 +187,8 @@ func (a *app) incidentCmd() *cobra.Command {
 				return err
 			}
 			for {
-				var v api.IncidentView
-				if err := c.Do(cmd.Context(), http.MethodGet, "/v1/incidents/"+url.PathEscape(args[0]), nil, nil, &v); err != nil {
+				v, err := getIncident(cmd.Context(), c, args[0])
+				if err != nil {
 					return err
 				}
 				if asJSON {
@@ -249,8 +249,8 @@ func (a *app) incidentCmd() *cobra.Command {
 				}
 				body = json.RawMessage(raw)
 			case crit.Empty() && len(crit.Exclude) == 0:
-				var v api.IncidentView
-				if err := c.Do(cmd.Context(), http.MethodGet, "/v1/incidents/"+id, nil, nil, &v); err != nil {
+				v, err := getIncident(cmd.Context(), c, args[0])
+				if err != nil {
 					return err
 				}
 				body = v.Incident.Scope
@@ -298,8 +298,8 @@ func (a *app) incidentCmd() *cobra.Command {
 			id := url.PathEscape(args[0])
 			h := hash
 			if h == "" {
-				var v api.IncidentView
-				if err := c.Do(cmd.Context(), http.MethodGet, "/v1/incidents/"+id, nil, nil, &v); err != nil {
+				v, err := getIncident(cmd.Context(), c, args[0])
+				if err != nil {
 					return err
 				}
 				if v.Status == nil || v.Status.ContentHash == "" {
@@ -345,6 +345,13 @@ func (a *app) incidentCmd() *cobra.Command {
 
 	cmd.AddCommand(declare, list, show, watch, assess, scope, draft, approve, override, followup, closeCmd)
 	return cmd
+}
+
+// getIncident reads one incident's view.
+func getIncident(ctx context.Context, c *client.Client, id string) (api.IncidentView, error) {
+	var v api.IncidentView
+	err := c.Do(ctx, http.MethodGet, "/v1/incidents/"+url.PathEscape(id), nil, nil, &v)
+	return v, err
 }
 
 func printIncident(w io.Writer, v api.IncidentView) {

@@ -83,14 +83,7 @@ func newAPIEnv(t *testing.T, opts envOptions) *apiEnv {
 	require.NoError(t, e.st.UpsertPartner(ctx, devenv.DemoPartner))
 	require.NoError(t, e.st.UpsertPartner(ctx, otherPartner))
 	if opts.Tenants > 0 {
-		var tb, cb bytes.Buffer
-		require.NoError(t, tenants.Generate(tenants.Options{Tenants: opts.Tenants, ContactsPerTenant: max(opts.Contacts, 1), Seed: 7}, &tb, &cb))
-		ts, err := tenants.ReadTenants(&tb, "tenants.csv")
-		require.NoError(t, err)
-		cs, err := tenants.ReadContacts(&cb, "contacts.csv")
-		require.NoError(t, err)
-		_, err = e.st.ImportTenants(ctx, "contacts.csv", ts, func() ([]store.Contact, error) { return cs, nil })
-		require.NoError(t, err)
+		testenv.Tenants(t, e.st, tenants.Options{Tenants: opts.Tenants, ContactsPerTenant: max(opts.Contacts, 1), Seed: 7})
 	}
 
 	tq := "api-" + randomHex(4)

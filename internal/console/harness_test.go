@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -42,14 +41,7 @@ func newStack(t *testing.T, nTenants int) *stack {
 	t.Helper()
 	ctx := context.Background()
 	st := testenv.Store(t)
-	var tb, cb bytes.Buffer
-	require.NoError(t, tenants.Generate(tenants.Options{Tenants: nTenants, ContactsPerTenant: 1, Seed: 3}, &tb, &cb))
-	ts, err := tenants.ReadTenants(&tb, "t.csv")
-	require.NoError(t, err)
-	cs, err := tenants.ReadContacts(&cb, "c.csv")
-	require.NoError(t, err)
-	_, err = st.ImportTenants(ctx, "c.csv", ts, func() ([]store.Contact, error) { return cs, nil })
-	require.NoError(t, err)
+	testenv.Tenants(t, st, tenants.Options{Tenants: nTenants, ContactsPerTenant: 1, Seed: 3})
 	require.NoError(t, st.UpsertPartner(ctx, devenv.DemoPartner))
 
 	sk, err := sink.New(sink.Config{}, nil)

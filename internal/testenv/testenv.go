@@ -4,6 +4,7 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -18,6 +19,7 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/breachflow/breachflow/internal/store"
+	"github.com/breachflow/breachflow/internal/tenants"
 	"github.com/breachflow/breachflow/schema"
 )
 
@@ -153,4 +155,17 @@ func Temporal(t testing.TB) *temporaltest.TestServer {
 	t.Helper()
 	temporalOnce.Do(func() { temporalSrv = temporaltest.NewServer() })
 	return temporalSrv
+}
+
+// Tenants imports generated tenants and contacts into st.
+func Tenants(t testing.TB, st *store.Store, opts tenants.Options) {
+	t.Helper()
+	var tb, cb bytes.Buffer
+	require.NoError(t, tenants.Generate(opts, &tb, &cb))
+	ts, err := tenants.ReadTenants(&tb, "tenants.csv")
+	require.NoError(t, err)
+	cs, err := tenants.ReadContacts(&cb, "contacts.csv")
+	require.NoError(t, err)
+	_, err = st.ImportTenants(context.Background(), "contacts.csv", ts, func() ([]store.Contact, error) { return cs, nil })
+	require.NoError(t, err)
 }
