@@ -26,6 +26,8 @@ type Activities struct {
 	AckSecret []byte
 	// ResponderEmails receive deadline alerts and partner escalations.
 	ResponderEmails []string
+
+	cache renderCache
 }
 
 // Error types the retry policies and workflows match on.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+	"go.uber.org/zap"
 
 	"github.com/breachflow/breachflow/internal/mail"
 	"github.com/breachflow/breachflow/internal/notice"
@@ -48,10 +49,21 @@ type ScopeActivityInput struct {
 	Actor      string              `json:"actor"`
 }
 
-// ResolveScope writes a new scope snapshot and returns its counts.
-func (a *Activities) ResolveScope(ctx context.Context, in ScopeActivityInput) (store.ScopeResult, error) {
+// ScopeResult counts one scope version; no tenant list crosses into a workflow.
+type ScopeResult struct {
+	Version        int       `json:"version"`
+	Total          int       `json:"total"`
+	PartnerCovered int       `json:"partner_covered"`
+	Added          int       `json:"added"`
+	Removed        int       `json:"removed"`
+	Earliest       time.Time `json:"earliest_deadline"`
+}
+
+// ResolveScope writes a new scope snapshot, makes the ledger follow it and returns its counts.
+func (a *Activities) ResolveScope(ctx context.Context, in ScopeActivityInput) (ScopeResult, error) {
 	res, err := a.Store.ResolveScope(ctx, in.IncidentID, in.Criteria, in.Actor)
-	return res, classify(err)
+	return ScopeResult{Version: res.Version, Total: res.Total, PartnerCovered: res.PartnerCovered, Added: res.Added,
+		Removed: res.Removed, Earliest: res.Earliest}, classify(err)
 }
 
 // DraftActivityInput makes a proposed draft the incident's current notice.
@@ -122,16 +134,52 @@ func ParseDraft(raw []byte) (notice.Draft, error) {
 	return d, notice.Validate(d)
 }
 
-// ApproveActivityInput approves a content hash.
+// ApproveActivityInput approves a content hash for a scope version.
 type ApproveActivityInput struct {
-	IncidentID  string `json:"incident_id"`
-	ContentHash string `json:"content_hash"`
-	Actor       string `json:"actor"`
+	IncidentID   string `json:"incident_id"`
+	ContentHash  string `json:"content_hash"`
+	ScopeVersion int    `json:"scope_version"`
+	Actor        string `json:"actor"`
 }
 
-// Approve records an approval and returns the number of distinct approvers of the hash.
+// Approve records an approval and returns the number of distinct approvers of the hash
+// for the scope version.
 func (a *Activities) Approve(ctx context.Context, in ApproveActivityInput) (int, error) {
-	n, err := a.Store.Approve(ctx, in.IncidentID, in.ContentHash, in.Actor)
+	n, err := a.Store.Approve(ctx, in.IncidentID, in.ContentHash, in.ScopeVersion, in.Actor)
+	return n, classify(err)
+}
+
+// ReleaseInput releases what the ledger owes under an approved (hash, scope version).
+type ReleaseInput struct {
+	IncidentID   string `json:"incident_id"`
+	ContentHash  string `json:"content_hash"`
+	ScopeVersion int    `json:"scope_version"`
+	Actor        string `json:"actor"`
+}
+
+// ReleaseResult counts a release.
+type ReleaseResult struct {
+	Released    int `json:"released"`     // tenant-phases released now
+	AwaitReview int `json:"await_review"` // covered tenant-phases still waiting for the partner
+}
+
+// Release marks the owed tenant-phases sendable; the database refuses a hash that two
+// people did not approve for the version.
+func (a *Activities) Release(ctx context.Context, in ReleaseInput) (ReleaseResult, error) {
+	n, waiting, err := a.Store.Release(ctx, in.IncidentID, in.ContentHash, in.ScopeVersion, in.Actor)
+	return ReleaseResult{Released: n, AwaitReview: waiting}, classify(err)
+}
+
+// OpenPhaseInput opens the next notice phase.
+type OpenPhaseInput struct {
+	IncidentID string `json:"incident_id"`
+	Kind       string `json:"kind"`
+	Actor      string `json:"actor"`
+}
+
+// OpenPhase owes every tenant in scope a new phase and returns its number.
+func (a *Activities) OpenPhase(ctx context.Context, in OpenPhaseInput) (int, error) {
+	n, err := a.Store.OpenPhase(ctx, in.IncidentID, in.Kind, in.Actor)
 	return n, classify(err)
 }
 
@@ -203,37 +251,119 @@ func (a *Activities) DecidePartner(ctx context.Context, in DecisionInput) error 
 // AlertInput alerts the responders.
 type AlertInput struct {
 	IncidentID string         `json:"incident_id"`
-	Kind       string         `json:"kind"` // deadline, partner_silent
+	Kind       string         `json:"kind"` // deadline_NN, send_failed, unreachable, partner_silent, activity_failing
 	Message    string         `json:"message"`
+	Tenants    int            `json:"tenants,omitempty"`
 	Detail     map[string]any `json:"detail,omitempty"`
 }
 
-// AlertResponders emails the responders and audits the alert.
+// AlertResponders records the alert (shown in status, the console and the API) and
+// audits it, then emails the responders. The email is best effort: it may go through
+// the very key that is failing, so its failure is recorded on the alert, not raised.
 func (a *Activities) AlertResponders(ctx context.Context, in AlertInput) error {
-	detail := map[string]any{"kind": in.Kind, "message": in.Message}
-	for k, v := range in.Detail {
-		detail[k] = v
-	}
-	if _, err := a.Store.AppendAudit(ctx, store.AuditEntry{IncidentID: in.IncidentID, Actor: "system", Action: "responders.alerted", Detail: detail}); err != nil {
+	id, err := a.Store.RaiseAlert(ctx, store.Alert{IncidentID: in.IncidentID, Kind: in.Kind, Message: in.Message, Tenants: in.Tenants, Detail: in.Detail})
+	if err != nil {
 		return err
 	}
+	a.Logger.Warn("responders alerted", zap.String("incident_id", in.IncidentID), zap.String("kind", in.Kind), zap.Int("tenants", in.Tenants))
 	if len(a.ResponderEmails) == 0 {
 		return nil
 	}
-	return a.sendPlain(ctx, in.IncidentID, a.ResponderEmails, "[breachflow] "+in.IncidentID+": "+in.Message,
-		in.Message+"\n"+strings.TrimRight(a.PublicURL, "/")+"/console/incidents/"+in.IncidentID+"\n")
+	if err := a.sendPlain(ctx, in.IncidentID, a.ResponderEmails, "[breachflow] "+in.IncidentID+": "+in.Message,
+		in.Message+"\n"+strings.TrimRight(a.PublicURL, "/")+"/console/incidents/"+in.IncidentID+"\n"); err != nil {
+		a.Logger.Error("alert email failed", zap.String("incident_id", in.IncidentID), zap.Error(err))
+		if rerr := a.Store.AlertEmailFailed(ctx, id, err.Error()); rerr != nil {
+			return rerr
+		}
+	}
+	return nil
 }
 
-// AckStatusInput reads acknowledgement aggregates.
-type AckStatusInput struct {
-	IncidentID   string `json:"incident_id"`
-	ScopeVersion int    `json:"scope_version"`
+// LedgerInput reads an incident's ledger.
+type LedgerInput struct {
+	IncidentID    string          `json:"incident_id"`
+	ReminderAfter []time.Duration `json:"reminder_after"`
 }
 
-// AckStatus returns acknowledgement and deadline counts.
-func (a *Activities) AckStatus(ctx context.Context, in AckStatusInput) (store.AckStats, error) {
-	st, err := a.Store.AckStatus(ctx, in.IncidentID, in.ScopeVersion, a.now())
-	return st, classify(err)
+// LedgerSummary is what the workflow needs of the ledger, counted in tenants.
+type LedgerSummary struct {
+	Phases         int        `json:"phases"`
+	Tenants        int        `json:"tenants"`
+	Acknowledged   int        `json:"acknowledged"`
+	Released       int        `json:"released"`
+	Unreleased     int        `json:"unreleased"` // owed, waiting for approval or the partner
+	Notified       int        `json:"notified"`
+	Owed           int        `json:"owed"`
+	Plannable      int        `json:"plannable"`
+	Failed         int        `json:"failed"`
+	Bounced        int        `json:"bounced"`
+	Unreachable    int        `json:"unreachable"`
+	Late           int        `json:"late"`
+	LastError      string     `json:"last_error,omitempty"`
+	RemindersDue   int        `json:"reminders_due"`
+	NextReminderAt *time.Time `json:"next_reminder_at,omitempty"`
+	// PlannablePhases are the phases with tenants owed and released.
+	PlannablePhases []int `json:"plannable_phases,omitempty"`
+}
+
+// Ledger summarises the incident's ledger over every phase.
+func (a *Activities) Ledger(ctx context.Context, in LedgerInput) (LedgerSummary, error) {
+	st, err := a.Store.Ledger(ctx, in.IncidentID, a.now(), in.ReminderAfter)
+	if err != nil {
+		return LedgerSummary{}, classify(err)
+	}
+	out := LedgerSummary{Phases: len(st.Phases), Tenants: st.Tenants, Acknowledged: st.Acknowledged, RemindersDue: st.RemindersDue,
+		NextReminderAt: st.NextReminderAt}
+	for _, p := range st.Phases {
+		out.Released += p.Released
+		out.Unreleased += p.Tenants - p.Released
+		if p.Plannable > 0 {
+			out.PlannablePhases = append(out.PlannablePhases, p.Phase)
+		}
+		out.Notified += p.Notified
+		out.Owed += p.Owed
+		out.Plannable += p.Plannable
+		out.Failed += p.Failed
+		out.Bounced += p.Bounced
+		out.Unreachable += p.Unreachable
+		out.Late += p.Late
+		if out.LastError == "" {
+			out.LastError = p.LastError
+		}
+	}
+	return out, nil
+}
+
+// DeadlineRiskInput asks which owed tenants have used which share of their time.
+type DeadlineRiskInput struct {
+	IncidentID string    `json:"incident_id"`
+	Fractions  []float64 `json:"fractions"`
+}
+
+// RiskCount is how many owed tenant-phases are at or past one fraction of their time.
+type RiskCount struct {
+	Fraction float64    `json:"fraction"`
+	Tenants  int        `json:"tenants"`
+	Earliest *time.Time `json:"earliest_deadline,omitempty"`
+}
+
+// DeadlineRiskResult counts tenants at risk and says when to look again.
+type DeadlineRiskResult struct {
+	Levels []RiskCount `json:"levels"`
+	Next   *time.Time  `json:"next,omitempty"`
+}
+
+// DeadlineRisk counts owed tenant-phases per fraction of the time to their deadline.
+func (a *Activities) DeadlineRisk(ctx context.Context, in DeadlineRiskInput) (DeadlineRiskResult, error) {
+	levels, next, err := a.Store.DeadlineRisk(ctx, in.IncidentID, in.Fractions, a.now())
+	if err != nil {
+		return DeadlineRiskResult{}, classify(err)
+	}
+	out := DeadlineRiskResult{Next: next}
+	for _, l := range levels {
+		out.Levels = append(out.Levels, RiskCount{Fraction: l.Fraction, Tenants: l.Tenants, Earliest: l.Earliest})
+	}
+	return out, nil
 }
 
 // CloseInput closes an incident.

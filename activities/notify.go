@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -16,19 +18,40 @@ import (
 	"github.com/breachflow/breachflow/internal/store"
 )
 
-// PlanRound writes a round's outbox rows and acknowledgement tokens.
-func (a *Activities) PlanRound(ctx context.Context, p store.RoundPlan) (store.RoundPlanned, error) {
-	if len(p.Locales) == 0 {
-		p.Locales = notice.Locales()
-	}
-	if p.Fallback == "" {
-		p.Fallback = notice.DefaultLocale
-	}
-	out, err := a.Store.PlanRound(ctx, p, a.AckSecret)
-	return out, classify(err)
+// PlanStepInput plans the next step of a notification pass.
+type PlanStepInput struct {
+	IncidentID   string `json:"incident_id"`
+	Pass         int    `json:"pass"`
+	Kind         string `json:"kind"`  // initial, followup (a phase's notices), reminder
+	Phase        int    `json:"phase"` // the phase a notice pass delivers; 0 for reminders
+	ScopeVersion int    `json:"scope_version"`
+	// ReminderAfter and EscalateFrom schedule reminders (Phase 0 only).
+	ReminderAfter []time.Duration `json:"reminder_after,omitempty"`
+	EscalateFrom  int             `json:"escalate_from,omitempty"`
+	Chunk         int             `json:"chunk"`
+	PageSize      int             `json:"page_size"`
+	TokenTTL      time.Duration   `json:"token_ttl"`
 }
 
-// SendPageInput names one page of a round.
+// PlanStepResult is where the pass's planning stands.
+type PlanStepResult struct {
+	Pages       int  `json:"pages"`
+	Notices     int  `json:"notices"`
+	Tenants     int  `json:"tenants"`
+	Unreachable int  `json:"unreachable"`
+	Done        bool `json:"done"`
+}
+
+// PlanStep plans up to Chunk more tenants of a pass into the outbox.
+func (a *Activities) PlanStep(ctx context.Context, in PlanStepInput) (PlanStepResult, error) {
+	a.alertIfStuck(ctx, in.IncidentID, "planning pass "+strconv.Itoa(in.Pass))
+	out, err := a.Store.PlanStep(ctx, store.PassPlan{IncidentID: in.IncidentID, Pass: in.Pass, Kind: in.Kind, Phase: in.Phase,
+		ScopeVersion: in.ScopeVersion, ReminderAfter: in.ReminderAfter, EscalateFrom: in.EscalateFrom, Chunk: in.Chunk,
+		PageSize: in.PageSize, Locales: notice.Locales(), Fallback: notice.DefaultLocale, TokenTTL: in.TokenTTL}, a.AckSecret)
+	return PlanStepResult{Pages: out.Pages, Notices: out.Notices, Tenants: out.Tenants, Unreachable: out.Unreachable, Done: out.Done}, classify(err)
+}
+
+// SendPageInput names one page of a pass.
 type SendPageInput struct {
 	IncidentID string `json:"incident_id"`
 	Round      int    `json:"round"`
@@ -49,11 +72,14 @@ var subjectPrefix = map[string]string{
 }
 
 // SendPage sends the unsent notices of one page through SendGrid: it claims them in the
-// outbox, renders the approved notice in the page's locale, sends one request (more only
-// when the page holds the same address twice, which SendGrid refuses), and records
-// SendGrid's message id. A retry sends only what is not yet recorded as sent.
+// outbox, renders the approved notice they carry in the page's locale, sends one request
+// (more only when the page holds the same address twice, which SendGrid refuses), and
+// records SendGrid's message id. A retry sends only what is not yet recorded as sent. A
+// refusal for good marks the notices failed (their tenants stay owed); a temporary error
+// puts them back for the next attempt.
 func (a *Activities) SendPage(ctx context.Context, in SendPageInput) (SendPageResult, error) {
 	var res SendPageResult
+	a.alertIfStuck(ctx, in.IncidentID, fmt.Sprintf("sending page %d of pass %d", in.Page, in.Round))
 	cp, err := a.Store.ClaimPage(ctx, in.IncidentID, in.Round, in.Page, a.AckSecret)
 	if err != nil {
 		return res, classify(err)
@@ -62,20 +88,9 @@ func (a *Activities) SendPage(ctx context.Context, in SendPageInput) (SendPageRe
 	if len(cp.Recipients) == 0 {
 		return res, nil
 	}
-	inc, err := a.Store.GetIncident(ctx, in.IncidentID)
+	rendered, err := a.render(ctx, in.IncidentID, cp.ContentHash, cp.Locale)
 	if err != nil {
-		return res, classify(err)
-	}
-	d, err := ParseDraft(inc.NoticeDraft)
-	if err != nil {
-		return res, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, err)
-	}
-	if h := notice.ContentHash(d); h != cp.ContentHash {
-		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("notice changed since round %d was approved", in.Round), ErrTypeInvalidInput, nil)
-	}
-	rendered, err := notice.Render(d, cp.Locale)
-	if err != nil {
-		return res, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, err)
+		return res, err
 	}
 	base := strings.TrimRight(a.PublicURL, "/")
 	for _, batch := range distinctBatches(cp.Recipients) {
@@ -95,22 +110,87 @@ func (a *Activities) SendPage(ctx context.Context, in SendPageInput) (SendPageRe
 			terr := mail.TemporalError(err)
 			var appErr *temporal.ApplicationError
 			if errors.As(terr, &appErr) && appErr.NonRetryable() {
-				if ferr := a.Store.MarkFailed(ctx, ids, appErr.Error()); ferr != nil {
+				if ferr := a.Store.MarkFailed(ctx, in.IncidentID, ids, appErr.Error()); ferr != nil {
 					return res, ferr
 				}
+			} else if rerr := a.Store.ReleaseClaims(ctx, ids, terr.Error()); rerr != nil {
+				a.Logger.Warn("release claims", zap.String("incident_id", in.IncidentID), zap.Error(rerr))
 			}
 			a.Logger.Warn("send page failed", zap.String("incident_id", in.IncidentID), zap.Int("round", in.Round),
 				zap.Int("page", in.Page), zap.Error(terr))
 			return res, terr
 		}
 		res.Requests++
-		if err := a.Store.MarkSent(ctx, ids, result.MessageID); err != nil {
+		if err := a.Store.MarkSent(ctx, in.IncidentID, ids, result.MessageID); err != nil {
 			return res, err
 		}
 		res.Sent += len(ids)
 		activity.RecordHeartbeat(ctx, res.Sent)
 	}
 	return res, nil
+}
+
+// renderCache keeps rendered notices by (incident, content hash, locale): a notice's
+// content never changes under its hash, so a page need not re-read and re-render it.
+type renderCache struct {
+	mu sync.Mutex
+	m  map[string]notice.Rendered
+}
+
+const renderCacheMax = 256
+
+func (a *Activities) render(ctx context.Context, incidentID, hash, locale string) (notice.Rendered, error) {
+	key := incidentID + "/" + hash + "/" + locale
+	a.cache.mu.Lock()
+	r, ok := a.cache.m[key]
+	a.cache.mu.Unlock()
+	if ok {
+		return r, nil
+	}
+	raw, err := a.Store.GetDraft(ctx, incidentID, hash)
+	if err != nil {
+		return r, classify(err)
+	}
+	d, err := ParseDraft(raw)
+	if err != nil {
+		return r, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, err)
+	}
+	if h := notice.ContentHash(d); h != hash {
+		return r, temporal.NewNonRetryableApplicationError("stored notice does not match its content hash "+hash, ErrTypeInvalidInput, nil)
+	}
+	if r, err = notice.Render(d, locale); err != nil {
+		return r, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, err)
+	}
+	a.cache.mu.Lock()
+	if a.cache.m == nil || len(a.cache.m) >= renderCacheMax {
+		a.cache.m = map[string]notice.Rendered{}
+	}
+	a.cache.m[key] = r
+	a.cache.mu.Unlock()
+	return r, nil
+}
+
+// stuckAttempts are the attempts at which an activity that keeps failing (or timing out)
+// alerts the responders: nothing retries forever in silence.
+var stuckAttempts = map[int32]bool{4: true, 10: true, 30: true, 100: true, 300: true, 1000: true}
+
+// alertIfStuck raises an alert when this is one of the stuckAttempts of the running
+// activity; the alert never fails the activity.
+func (a *Activities) alertIfStuck(ctx context.Context, incidentID, what string) {
+	if !activity.IsActivity(ctx) {
+		return
+	}
+	info := activity.GetInfo(ctx)
+	if !stuckAttempts[info.Attempt] {
+		return
+	}
+	msg := fmt.Sprintf("%s keeps failing: attempt %d of activity %s", what, info.Attempt, info.ActivityType.Name)
+	a.Logger.Error("activity keeps failing", zap.String("incident_id", incidentID), zap.String("activity", info.ActivityType.Name),
+		zap.Int32("attempt", info.Attempt))
+	if err := a.AlertResponders(ctx, AlertInput{IncidentID: incidentID, Kind: "activity_failing", Message: msg,
+		Detail: map[string]any{"activity": info.ActivityType.Name, "attempt": info.Attempt}}); err != nil {
+		a.Logger.Error("alert about a failing activity", zap.String("incident_id", incidentID), zap.Error(err))
+	}
 }
 
 // distinctBatches splits recipients so that no address appears twice in one request.

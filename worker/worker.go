@@ -26,6 +26,6 @@ func New(c client.Client, taskQueue string, acts *activities.Activities) sdkwork
 // Register adds every breachflow workflow and activity to r.
 func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflow(workflows.IncidentWorkflow)
-	r.RegisterWorkflow(workflows.NotifyRoundWorkflow)
+	r.RegisterWorkflow(workflows.NotifyPassWorkflow)
 	r.RegisterActivity(acts)
 }

@@ -3,8 +3,10 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -13,37 +15,47 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/breachflow/breachflow/activities"
-	"github.com/breachflow/breachflow/internal/notice"
 	"github.com/breachflow/breachflow/internal/store"
 )
 
-// incident is the running state of one IncidentWorkflow.
+// Bounds on what the status keeps of lists that grow with time.
+const (
+	maxPassesKept = 20
+	maxAlertsKept = 50
+)
+
+// incident is the running state of one IncidentWorkflow. Every handler and the main
+// line take mu before they read state they act on, and handlers re-check their request
+// after taking it (the validator ran before, on possibly older state).
 type incident struct {
-	in     IncidentInput
-	t      Timing
-	s      *Status
-	mu     workflow.Mutex
-	review *reviewState
+	in IncidentInput
+	t  Timing
+	s  *Status
+	r  *Resume
+	mu workflow.Mutex
+	// wake changes whenever a handler or signal changed something the main line or the
+	// deadline clock should look at.
+	wake int
 }
 
-type reviewState struct {
-	decided  bool
-	openedAt time.Time
-	due      time.Time
-}
-
-// IncidentWorkflow runs one incident from declaration to closure: assessment, scoping,
-// two-person approval of the notice's content hash, the partner gate for the tenants the
-// partner covers, notification rounds, acknowledgement tracking with reminders and
-// escalation, and closure. Responders drive it with Updates; QueryStatus reports it.
+// IncidentWorkflow runs one incident from declaration to closure. It holds IDs, versions
+// and counts; what every tenant is owed lives in the ledger, and the workflow reconciles
+// against it: on approval, partner decision or override, scope change, delivery failures
+// (coalesced), reminders, a new phase and a manual retry, it releases what the approvals
+// allow and runs a notification pass for what is owed and released. Responders drive it
+// with Updates; QueryStatus reports it.
 func IncidentWorkflow(ctx workflow.Context, in IncidentInput) (*Status, error) {
 	w := &incident{in: in, t: in.Timing.WithDefaults(), mu: workflow.NewMutex(ctx)}
 	if in.Resume != nil {
-		w.s = in.Resume
+		w.r = in.Resume
 	} else {
-		w.s = &Status{IncidentID: in.IncidentID, Stage: store.StageDeclared, Approvers: []string{}, Alerts: []string{},
-			Rounds: []RoundResult{}, NextRound: 1, NotifiedParts: map[string]bool{}, Partner: PartnerStatus{Name: in.Partner}}
+		w.r = &Resume{Status: Status{IncidentID: in.IncidentID, Stage: StageDeclared, Approvers: []string{}, Alerts: []string{},
+			Passes: []PassResult{}, NextPass: 1, Partner: PartnerGate{Name: in.Partner}}}
 	}
+	if w.r.Alerted == nil {
+		w.r.Alerted = map[string]int{}
+	}
+	w.s = &w.r.Status
 	if in.Resume == nil {
 		// Taken before the handlers exist: updates that arrive meanwhile wait for it, so
 		// they find the incident in the assessing stage.
@@ -57,7 +69,7 @@ func IncidentWorkflow(ctx workflow.Context, in IncidentInput) (*Status, error) {
 	if in.Resume == nil {
 		// A draft supplied with the declaration is checked and hashed now.
 		var hash string
-		if err := workflow.ExecuteActivity(activityCtx(ctx, time.Minute), acts.SaveDraft,
+		if err := workflow.ExecuteActivity(w.act(ctx), acts.SaveDraft,
 			activities.DraftActivityInput{IncidentID: in.IncidentID, Actor: "system"}).Get(ctx, &hash); err != nil {
 			if !isType(err, activities.ErrTypeInvalidInput) {
 				return nil, err
@@ -65,7 +77,7 @@ func IncidentWorkflow(ctx workflow.Context, in IncidentInput) (*Status, error) {
 			workflow.GetLogger(ctx).Warn("declared draft refused", "incident_id", in.IncidentID)
 		}
 		w.s.ContentHash = hash
-		err := w.stage(ctx, store.StageAssessing, "system")
+		err := w.setStage(ctx, StageAssessing, "system")
 		w.mu.Unlock()
 		if err != nil {
 			return nil, err
@@ -78,7 +90,7 @@ func IncidentWorkflow(ctx workflow.Context, in IncidentInput) (*Status, error) {
 			return nil, err
 		}
 		next := in
-		next.Resume = w.s
+		next.Resume = w.r
 		return nil, workflow.NewContinueAsNewError(ctx, IncidentWorkflow, next)
 	}
 	if err != nil {
@@ -99,257 +111,412 @@ func isType(err error, typ string) bool {
 
 func (w *incident) act(ctx workflow.Context) workflow.Context { return activityCtx(ctx, time.Minute) }
 
-func (w *incident) stage(ctx workflow.Context, stage, actor string) error {
+// setStage moves the incident to stage: in memory first, so that no validator sees the
+// old stage while the activity records it, then in PostgreSQL.
+func (w *incident) setStage(ctx workflow.Context, stage Stage, actor string) error {
 	if w.s.Stage == stage {
 		return nil
 	}
-	if err := workflow.ExecuteActivity(w.act(ctx), acts.SetStage, activities.StageInput{IncidentID: w.in.IncidentID, Stage: stage, Actor: actor}).Get(ctx, nil); err != nil {
-		return err
-	}
 	w.s.Stage = stage
-	return nil
+	return workflow.ExecuteActivity(w.act(ctx), acts.SetStage, activities.StageInput{IncidentID: w.in.IncidentID, Stage: string(stage), Actor: actor}).Get(ctx, nil)
 }
 
-func (w *incident) closed() bool { return w.s.Stage == store.StageClosed }
+func (w *incident) closed() bool { return w.s.Stage == StageClosed }
 
-// run is the main line of the lifecycle; every wait also ends when the incident is closed.
+func (w *incident) poke() { w.wake++ }
+
+// step is what the main line does next, decided under the lock.
+type step int
+
+const (
+	stepWait step = iota
+	stepNotify
+	stepRemind
+	stepClose
+)
+
+// run is the main line: after a reportable assessment it reconciles the ledger until the
+// incident is closed.
 func (w *incident) run(ctx workflow.Context) error {
 	s := w.s
 	if err := workflow.Await(ctx, func() bool { return s.Reportable != nil || w.closed() }); err != nil {
 		return err
 	}
-	if w.closed() {
-		return nil
+	if w.closed() || !*s.Reportable {
+		return nil // a not-reportable incident was closed by the assess handler, documented in the audit log
 	}
-	if !*s.Reportable {
-		return nil // closed by the assess handler, documented in the audit log
-	}
-	for !w.closed() && !w.notificationDone() {
-		if err := workflow.Await(ctx, func() bool { return (s.Approved && s.Scope.Version > 0) || w.closed() }); err != nil {
+	for !w.closed() {
+		if err := w.mu.Lock(ctx); err != nil {
 			return err
 		}
-		if w.closed() {
-			return nil
-		}
-		if err := w.notifyApproved(ctx); err != nil {
-			return err
-		}
-	}
-	if w.closed() {
-		return nil
-	}
-	return w.track(ctx)
-}
-
-func (w *incident) notificationDone() bool {
-	p := w.s.NotifiedParts
-	return p["all"] || (p["uncovered"] && p["covered"])
-}
-
-// notifyApproved sends what the approval releases: everything when no partner is
-// involved; otherwise the uncovered tenants at once and the covered ones after the
-// partner confirms (or a responder overrides).
-func (w *incident) notifyApproved(ctx workflow.Context) error {
-	s := w.s
-	partnerNeeded := w.in.Partner != "" && s.Scope.PartnerCovered > 0
-	s.Partner.Required = partnerNeeded
-	s.Partner.Covered = s.Scope.PartnerCovered
-	if !partnerNeeded {
-		if err := w.stage(ctx, store.StageNotifying, "system"); err != nil {
-			return err
-		}
-		if err := w.round(ctx, store.RoundInitial, nil, false, false, true); err != nil {
-			return err
-		}
-		s.NotifiedParts["all"] = true
-		return nil
-	}
-	if err := w.stage(ctx, store.StagePartnerReview, "system"); err != nil {
-		return err
-	}
-	hash := s.ContentHash
-	due := workflow.Now(ctx).Add(w.t.PartnerResponse)
-	w.review = &reviewState{openedAt: workflow.Now(ctx), due: due}
-	s.Partner.Status, s.Partner.Comment, s.Partner.Alerted, s.Partner.Reminded = "pending", "", false, 0
-	if err := workflow.ExecuteActivity(w.act(ctx), acts.OpenPartnerReview, activities.PartnerReviewInput{
-		IncidentID: w.in.IncidentID, Partner: w.in.Partner, ContentHash: hash, ScopeVersion: s.Scope.Version,
-		Covered: s.Scope.PartnerCovered, DueAt: due}).Get(ctx, nil); err != nil {
-		return err
-	}
-	if !s.NotifiedParts["uncovered"] && s.Scope.Total > s.Scope.PartnerCovered {
-		covered := false
-		if err := w.round(ctx, store.RoundInitial, &covered, false, false, true); err != nil {
-			return err
-		}
-	}
-	s.NotifiedParts["uncovered"] = true
-	if err := w.awaitPartner(ctx); err != nil {
-		return err
-	}
-	if w.closed() {
-		return nil
-	}
-	switch s.Partner.Status {
-	case "changes_requested":
-		s.Approved, s.Approvers, s.RejectedHash = false, []string{}, s.ContentHash
-		return w.stage(ctx, store.StageApproval, "partner")
-	case "confirmed", "overridden":
-		if err := w.stage(ctx, store.StageNotifying, "system"); err != nil {
-			return err
-		}
-		covered := true
-		if err := w.round(ctx, store.RoundInitial, &covered, false, false, true); err != nil {
-			return err
-		}
-		s.NotifiedParts["covered"] = true
-	}
-	return nil
-}
-
-// awaitPartner waits for the partner's decision or a responder's override, reminding the
-// partner along the way and alerting the responders at the deadline.
-func (w *incident) awaitPartner(ctx workflow.Context) error {
-	s, r := w.s, w.review
-	for _, frac := range w.t.PartnerReminders {
-		at := r.openedAt.Add(time.Duration(frac * float64(w.t.PartnerResponse)))
-		ok, err := workflow.AwaitWithTimeout(ctx, at.Sub(workflow.Now(ctx)), func() bool { return r.decided || w.closed() })
+		next, phases, err := w.reconcile(ctx)
+		w.mu.Unlock()
 		if err != nil {
 			return err
 		}
-		if ok {
-			return nil
-		}
-		if err := workflow.ExecuteActivity(w.act(ctx), acts.RemindPartner, activities.PartnerNudgeInput{
-			IncidentID: w.in.IncidentID, Partner: w.in.Partner, DueAt: r.due}).Get(ctx, nil); err != nil {
-			return err
-		}
-		s.Partner.Reminded++
-	}
-	ok, err := workflow.AwaitWithTimeout(ctx, r.due.Sub(workflow.Now(ctx)), func() bool { return r.decided || w.closed() })
-	if err != nil || ok {
-		return err
-	}
-	if err := w.alert(ctx, "partner_silent", fmt.Sprintf("partner %s has not answered by its deadline; a responder may override with a justification", w.in.Partner)); err != nil {
-		return err
-	}
-	s.Partner.Alerted = true
-	return workflow.Await(ctx, func() bool { return r.decided || w.closed() })
-}
-
-func (w *incident) alert(ctx workflow.Context, kind, msg string) error {
-	w.s.Alerts = append(w.s.Alerts, kind)
-	return workflow.ExecuteActivity(w.act(ctx), acts.AlertResponders, activities.AlertInput{IncidentID: w.in.IncidentID, Kind: kind, Message: msg}).Get(ctx, nil)
-}
-
-// round runs one notification round as a child workflow and records its result.
-func (w *incident) round(ctx workflow.Context, kind string, covered *bool, onlyUnacked, alternates, skipNotified bool) error {
-	s := w.s
-	n := s.NextRound
-	s.NextRound++
-	in := RoundInput{
-		Plan: store.RoundPlan{IncidentID: w.in.IncidentID, Round: n, Kind: kind, ScopeVersion: s.Scope.Version, ContentHash: s.ContentHash,
-			PartnerCovered: covered, OnlyUnacked: onlyUnacked, Alternates: alternates, SkipAlreadyNotified: skipNotified,
-			PageSize: w.t.PageSize, Locales: notice.Locales(), Fallback: notice.DefaultLocale, TokenTTL: w.t.TokenTTL},
-		Window: w.t.Window, PagesPerRun: w.t.PagesPerRun,
-	}
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:            RoundWorkflowID(w.in.IncidentID, n),
-		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		ParentClosePolicy:     enums.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
-	})
-	var res RoundResult
-	if err := workflow.ExecuteChildWorkflow(cctx, NotifyRoundWorkflow, in).Get(ctx, &res); err != nil {
-		return err
-	}
-	s.Rounds = append(s.Rounds, res)
-	if kind == store.RoundInitial && s.InitialSentAt.IsZero() {
-		s.InitialSentAt = workflow.Now(ctx)
-	}
-	return nil
-}
-
-// track reads acknowledgement aggregates on a timer, sends reminder rounds (adding
-// alternates from EscalateFromRound on), and closes when every tenant has acknowledged
-// or a responder closes.
-func (w *incident) track(ctx workflow.Context) error {
-	s := w.s
-	if err := w.stage(ctx, store.StageTracking, "system"); err != nil {
-		return err
-	}
-	for !w.closed() {
-		if err := w.refreshAcks(ctx); err != nil {
-			return err
-		}
-		if s.Acks.Tenants > 0 && s.Acks.Acknowledged >= s.Acks.Tenants {
-			return w.close(ctx, "all tenants acknowledged", "system")
-		}
-		wait := w.t.AckCheckInterval
-		if s.Reminders < len(w.t.ReminderAfter) {
-			due := s.InitialSentAt.Add(w.t.ReminderAfter[s.Reminders])
-			if now := workflow.Now(ctx); !due.After(now) {
-				s.Reminders++
-				kind := store.RoundReminder
-				escalate := s.Reminders >= w.t.EscalateFromRound
-				if escalate {
-					kind = store.RoundEscalation
+		switch next {
+		case stepNotify:
+			for _, phase := range phases {
+				kind := store.RoundInitial
+				if phase > 1 {
+					kind = store.RoundFollowup
 				}
-				if err := w.round(ctx, kind, nil, true, escalate, false); err != nil {
+				if err := w.pass(ctx, kind, phase); err != nil {
 					return err
 				}
-				continue
-			} else if due.Sub(now) < wait {
-				wait = due.Sub(now)
 			}
+			continue
+		case stepRemind:
+			if err := w.pass(ctx, store.RoundReminder, 0); err != nil {
+				return err
+			}
+			continue
+		case stepClose:
+			if err := w.mu.Lock(ctx); err != nil {
+				return err
+			}
+			err := w.close(ctx, "all tenants acknowledged", "system")
+			w.mu.Unlock()
+			return err
 		}
 		if workflow.GetInfo(ctx).GetCurrentHistoryLength() > w.t.HistoryLimit {
 			return errContinue
 		}
-		if _, err := workflow.AwaitWithTimeout(ctx, wait, w.closed); err != nil {
+		if err := w.wait(ctx); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (w *incident) refreshAcks(ctx workflow.Context) error {
-	return workflow.ExecuteActivity(w.act(ctx), acts.AckStatus, activities.AckStatusInput{IncidentID: w.in.IncidentID, ScopeVersion: w.s.Scope.Version}).Get(ctx, &w.s.Acks)
+// reconcile reads the ledger, releases what the approvals and the partner allow, keeps
+// the partner review going, sets the stage the ledger implies and says what to do next.
+// It runs under the lock.
+func (w *incident) reconcile(ctx workflow.Context) (step, []int, error) {
+	s, r := w.s, w.r
+	if w.closed() {
+		return stepWait, nil, nil
+	}
+	now := workflow.Now(ctx)
+	if !r.FailuresAt.IsZero() && !now.Before(r.FailuresAt) {
+		r.FailuresAt, r.PassWanted = time.Time{}, true
+	}
+	if err := w.refreshLedger(ctx); err != nil {
+		return stepWait, nil, err
+	}
+	if s.Scope.Version == 0 {
+		return stepWait, nil, w.setStage(ctx, StageScoping, "system")
+	}
+	if err := w.partnerTimers(ctx, now); err != nil {
+		return stepWait, nil, err
+	}
+	l := s.Ledger
+	plannable := len(l.PlannablePhases) > 0
+	retryDue := !r.RetryAt.IsZero() && !now.Before(r.RetryAt)
+	var next step
+	switch {
+	case plannable && (r.PassWanted || retryDue):
+		next = stepNotify
+	case l.RemindersDue > 0:
+		next = stepRemind
+	case l.Tenants > 0 && l.Acknowledged >= l.Tenants && l.Unreleased == 0 && !plannable:
+		return stepClose, nil, nil
+	}
+	if !plannable {
+		r.RetryAt, r.Retries = time.Time{}, 0
+	}
+	stage := StageTracking
+	switch {
+	case next == stepNotify:
+		stage = StageNotifying
+	case l.Unreleased > 0 && s.Approved && s.Partner.Status == PartnerPending:
+		stage = StagePartnerReview
+	case l.Unreleased > 0:
+		stage = StageApproval
+	}
+	if err := w.setStage(ctx, stage, "system"); err != nil {
+		return stepWait, nil, err
+	}
+	if next == stepNotify {
+		r.PassWanted = false
+		return next, slices.Clone(l.PlannablePhases), nil
+	}
+	return next, nil, nil
+}
+
+func (w *incident) refreshLedger(ctx workflow.Context) error {
+	return workflow.ExecuteActivity(w.act(ctx), acts.Ledger, activities.LedgerInput{IncidentID: w.in.IncidentID, ReminderAfter: w.t.ReminderAfter}).
+		Get(ctx, &w.s.Ledger)
+}
+
+// release releases what the ledger owes under an approved (hash, scope version) and
+// opens a partner review when covered tenants still wait for one of this pair. It runs
+// under the lock, from the handler whose approval or decision allows it.
+func (w *incident) release(ctx workflow.Context, hash string, version int) error {
+	s, r := w.s, w.r
+	var res activities.ReleaseResult
+	if err := workflow.ExecuteActivity(w.act(ctx), acts.Release, activities.ReleaseInput{IncidentID: w.in.IncidentID,
+		ContentHash: hash, ScopeVersion: version, Actor: "system"}).Get(ctx, &res); err != nil {
+		return err
+	}
+	s.Partner.Covered = res.AwaitReview
+	s.Partner.Required = w.in.Partner != "" && res.AwaitReview > 0
+	if res.Released > 0 {
+		r.PassWanted = true
+		if err := w.setStage(ctx, StageNotifying, "system"); err != nil {
+			return err
+		}
+	}
+	if !s.Partner.Required || hash != s.ContentHash || version != s.Scope.Version {
+		return nil
+	}
+	if s.Partner.ContentHash == hash && s.Partner.ScopeVersion == version && s.Partner.Status != PartnerNone {
+		return nil // this pair is under review, or was decided
+	}
+	now := workflow.Now(ctx)
+	r.Review = &Review{OpenedAt: now, Due: now.Add(w.t.PartnerResponse)}
+	s.Partner.Status, s.Partner.ContentHash, s.Partner.ScopeVersion = PartnerPending, hash, version
+	s.Partner.Comment, s.Partner.Alerted, s.Partner.Reminded = "", false, 0
+	if res.Released == 0 {
+		if err := w.setStage(ctx, StagePartnerReview, "system"); err != nil {
+			return err
+		}
+	}
+	return workflow.ExecuteActivity(w.act(ctx), acts.OpenPartnerReview, activities.PartnerReviewInput{
+		IncidentID: w.in.IncidentID, Partner: w.in.Partner, ContentHash: hash, ScopeVersion: version,
+		Covered: res.AwaitReview, DueAt: r.Review.Due}).Get(ctx, nil)
+}
+
+// partnerTimers reminds the partner at the configured fractions of its response time and
+// alerts the responders at its deadline.
+func (w *incident) partnerTimers(ctx workflow.Context, now time.Time) error {
+	s, rv := w.s, w.r.Review
+	if rv == nil || rv.Decided || s.Partner.Status != PartnerPending {
+		return nil
+	}
+	if s.Partner.Reminded < len(w.t.PartnerReminders) && !now.Before(w.partnerReminderAt(s.Partner.Reminded)) {
+		if err := workflow.ExecuteActivity(w.act(ctx), acts.RemindPartner, activities.PartnerNudgeInput{
+			IncidentID: w.in.IncidentID, Partner: w.in.Partner, DueAt: rv.Due}).Get(ctx, nil); err != nil {
+			return err
+		}
+		s.Partner.Reminded++
+	}
+	if !s.Partner.Alerted && !now.Before(rv.Due) {
+		if err := w.alert(ctx, "partner_silent", s.Partner.Covered,
+			fmt.Sprintf("partner %s has not answered by its deadline; %d covered tenants wait; a responder may override with a justification",
+				w.in.Partner, s.Partner.Covered)); err != nil {
+			return err
+		}
+		s.Partner.Alerted = true
+	}
+	return nil
+}
+
+func (w *incident) partnerReminderAt(i int) time.Time {
+	return w.r.Review.OpenedAt.Add(time.Duration(w.t.PartnerReminders[i] * float64(w.t.PartnerResponse)))
+}
+
+// wait sleeps until a handler or signal changes something, or until the next thing due:
+// coalesced delivery failures, an automatic retry, a reminder, a partner timer, or the
+// periodic reconciliation.
+func (w *incident) wait(ctx workflow.Context) error {
+	s, r := w.s, w.r
+	now := workflow.Now(ctx)
+	d := w.t.AckCheckInterval
+	due := func(at time.Time) {
+		if !at.IsZero() && at.Sub(now) < d {
+			d = max(at.Sub(now), 0)
+		}
+	}
+	due(r.FailuresAt)
+	due(r.RetryAt)
+	if s.Ledger.NextReminderAt != nil {
+		due(*s.Ledger.NextReminderAt)
+	}
+	if rv := r.Review; rv != nil && !rv.Decided && s.Partner.Status == PartnerPending {
+		if s.Partner.Reminded < len(w.t.PartnerReminders) {
+			due(w.partnerReminderAt(s.Partner.Reminded))
+		}
+		if !s.Partner.Alerted {
+			due(rv.Due)
+		}
+	}
+	if d <= 0 {
+		return nil
+	}
+	seen := w.wake
+	_, err := workflow.AwaitWithTimeout(ctx, d, func() bool { return w.wake != seen || w.closed() })
+	return err
+}
+
+// pass runs one notification pass as a child workflow and records its outcome. A pass
+// that leaves tenants owed (refused pages, no deliverable contact) alerts the responders
+// and schedules an automatic retry; the tenants stay owed in the ledger.
+func (w *incident) pass(ctx workflow.Context, kind string, phase int) error {
+	s, r := w.s, w.r
+	n := s.NextPass
+	s.NextPass++
+	in := PassInput{Plan: activities.PlanStepInput{IncidentID: w.in.IncidentID, Pass: n, Kind: kind, Phase: phase, ScopeVersion: s.Scope.Version,
+		Chunk: w.t.PlanChunk, PageSize: w.t.PageSize, TokenTTL: w.t.TokenTTL},
+		Window: w.t.Window, PagesPerRun: w.t.PagesPerRun}
+	if phase == 0 {
+		in.Plan.ReminderAfter, in.Plan.EscalateFrom = w.t.ReminderAfter, w.t.EscalateFromRound
+	}
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            PassWorkflowID(w.in.IncidentID, n),
+		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		ParentClosePolicy:     enums.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+	})
+	f := workflow.ExecuteChildWorkflow(cctx, NotifyPassWorkflow, in)
+	if err := workflow.Await(ctx, func() bool { return f.IsReady() || w.closed() }); err != nil {
+		return err
+	}
+	if w.closed() && !f.IsReady() {
+		return nil // the pass is cancelled when the incident's workflow ends
+	}
+	var res PassResult
+	if err := f.Get(ctx, &res); err != nil {
+		res = PassResult{Pass: n, Kind: kind, Phase: phase, Error: err.Error()}
+	}
+	s.Passes = append(s.Passes, res)
+	if len(s.Passes) > maxPassesKept {
+		s.Passes = s.Passes[len(s.Passes)-maxPassesKept:]
+	}
+	if err := w.mu.Lock(ctx); err != nil {
+		return err
+	}
+	defer w.mu.Unlock()
+	if err := w.refreshLedger(ctx); err != nil {
+		return err
+	}
+	l := s.Ledger
+	if res.Error != "" {
+		s.LastError = res.Error
+	}
+	if phase == 0 {
+		return nil
+	}
+	if l.Failed > 0 && (res.FailedPages > 0 || res.Error != "") {
+		msg := fmt.Sprintf("%d tenants were not notified: %s; they stay owed and will be retried (or run: breachflow incident retry %s)",
+			l.Failed, firstLine(coalesce(res.Error, l.LastError)), w.in.IncidentID)
+		if err := w.alert(ctx, "send_failed", l.Failed, msg); err != nil {
+			return err
+		}
+	}
+	if l.Unreachable > r.Alerted["unreachable"] {
+		msg := fmt.Sprintf("%d tenants have no deliverable contact left and cannot be notified until their contacts are fixed", l.Unreachable)
+		if err := w.alert(ctx, "unreachable", l.Unreachable, msg); err != nil {
+			return err
+		}
+	}
+	r.Alerted["unreachable"] = l.Unreachable
+	if len(l.PlannablePhases) > 0 {
+		wait := w.t.AckCheckInterval
+		if r.Retries < len(w.t.RetryAfter) {
+			wait = w.t.RetryAfter[r.Retries]
+		}
+		r.Retries++
+		r.RetryAt = workflow.Now(ctx).Add(wait)
+	} else {
+		r.RetryAt, r.Retries = time.Time{}, 0
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if utf8.RuneCountInString(s) > 300 {
+		s = string([]rune(s)[:300]) + "…"
+	}
+	return s
+}
+
+func coalesce(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (w *incident) alert(ctx workflow.Context, kind string, tenants int, msg string) error {
+	w.s.Alerts = append(w.s.Alerts, kind)
+	if len(w.s.Alerts) > maxAlertsKept {
+		w.s.Alerts = w.s.Alerts[len(w.s.Alerts)-maxAlertsKept:]
+	}
+	return workflow.ExecuteActivity(w.act(ctx), acts.AlertResponders, activities.AlertInput{IncidentID: w.in.IncidentID, Kind: kind,
+		Tenants: tenants, Message: msg}).Get(ctx, nil)
 }
 
 func (w *incident) close(ctx workflow.Context, reason, actor string) error {
 	if err := workflow.ExecuteActivity(w.act(ctx), acts.CloseIncident, activities.CloseInput{IncidentID: w.in.IncidentID, Reason: reason, Actor: actor}).Get(ctx, nil); err != nil {
 		return err
 	}
-	w.s.Stage, w.s.CloseReason = store.StageClosed, reason
+	w.s.Stage, w.s.CloseReason = StageClosed, reason
+	w.poke()
 	return nil
 }
 
-// deadlineClock alerts the responders at fractions of the time from awareness to the
-// earliest tenant deadline while initial notices are not yet all out.
+// riskFractions are the configured alert points plus 100 %, ascending and distinct.
+func (w *incident) riskFractions() []float64 {
+	fs := append(slices.Clone(w.t.DeadlineAlerts), 1)
+	slices.Sort(fs)
+	return slices.Compact(fs)
+}
+
+// deadlineClock alerts the responders, per tenant, when owed tenants pass a fraction of
+// the time to their deadline, naming how many; a point already passed (even at scoping)
+// alerts at once. An alert repeats only when more tenants have reached its point.
 func (w *incident) deadlineClock(ctx workflow.Context) {
-	s := w.s
-	if err := workflow.Await(ctx, func() bool { return s.Scope.Version > 0 || w.closed() }); err != nil || w.closed() {
-		return
-	}
-	earliest := s.Scope.Earliest
-	span := earliest.Sub(w.in.AwareAt)
-	for _, frac := range w.t.DeadlineAlerts {
-		at := w.in.AwareAt.Add(time.Duration(frac * float64(span)))
-		if d := at.Sub(workflow.Now(ctx)); d > 0 {
-			if err := workflow.Sleep(ctx, d); err != nil {
-				return
-			}
-		} else {
-			continue // that point had passed before the scope was known
-		}
-		if w.closed() || w.notificationDone() {
+	s, r := w.s, w.r
+	fractions := w.riskFractions()
+	for !w.closed() {
+		if err := workflow.Await(ctx, func() bool { return s.Scope.Version > 0 || w.closed() }); err != nil || w.closed() {
 			return
 		}
-		msg := fmt.Sprintf("%d%% of the time to the earliest tenant deadline (%s) has passed and notices are not all out",
-			int(frac*100), earliest.UTC().Format(time.RFC3339))
-		if err := w.alert(ctx, fmt.Sprintf("deadline_%d", int(frac*100)), msg); err != nil {
-			workflow.GetLogger(ctx).Error("deadline alert failed", "incident_id", w.in.IncidentID, "error", err)
+		seen := w.wake
+		var res activities.DeadlineRiskResult
+		if err := workflow.ExecuteActivity(w.act(ctx), acts.DeadlineRisk, activities.DeadlineRiskInput{IncidentID: w.in.IncidentID,
+			Fractions: fractions}).Get(ctx, &res); err != nil {
+			workflow.GetLogger(ctx).Error("deadline check failed", "incident_id", w.in.IncidentID, "error", err)
+			if workflow.Sleep(ctx, time.Minute) != nil {
+				return
+			}
+			continue
+		}
+		higher := 0
+		for i := len(res.Levels) - 1; i >= 0; i-- {
+			lv := res.Levels[i]
+			pct := int(math.Round(lv.Fraction * 100))
+			key := "deadline_" + strconv.Itoa(pct)
+			if lv.Tenants > r.Alerted[key] && lv.Tenants > higher && !w.closed() {
+				if err := w.alert(ctx, key, lv.Tenants, riskMessage(pct, lv)); err != nil {
+					workflow.GetLogger(ctx).Error("deadline alert failed", "incident_id", w.in.IncidentID, "error", err)
+				}
+			}
+			r.Alerted[key] = lv.Tenants
+			higher = max(higher, lv.Tenants)
+		}
+		d := w.t.AckCheckInterval
+		if res.Next != nil {
+			d = max(res.Next.Sub(workflow.Now(ctx)), time.Second)
+		}
+		if _, err := workflow.AwaitWithTimeout(ctx, d, func() bool { return w.wake != seen || w.closed() }); err != nil {
+			return
 		}
 	}
+}
+
+func riskMessage(pct int, lv activities.RiskCount) string {
+	earliest := ""
+	if lv.Earliest != nil {
+		earliest = " (earliest deadline " + lv.Earliest.UTC().Format(time.RFC3339) + ")"
+	}
+	if pct >= 100 {
+		return fmt.Sprintf("%d tenants are past their notification deadline and still not notified%s", lv.Tenants, earliest)
+	}
+	return fmt.Sprintf("%d tenants have used %d%% of the time to their deadline and are not notified yet%s", lv.Tenants, pct, earliest)
 }
 
 var hashRe = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -373,239 +540,4 @@ func requireActor(actor string) error {
 		return errors.New("actor is required")
 	}
 	return nil
-}
-
-// register installs the query and every update with its validator. Handlers that run
-// activities hold the mutex so they apply one at a time.
-func (w *incident) register(ctx workflow.Context) error {
-	s := w.s
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (*Status, error) { return s, nil }); err != nil {
-		return err
-	}
-	before := func(stages ...string) error {
-		if slices.Contains(stages, s.Stage) {
-			return nil
-		}
-		return fmt.Errorf("not allowed in stage %s", s.Stage)
-	}
-	handlers := []struct {
-		name     string
-		handler  any
-		validate any
-	}{
-		{UpdateAssess, func(ctx workflow.Context, in AssessInput) (*Status, error) {
-			return w.locked(ctx, func() error {
-				if err := workflow.ExecuteActivity(w.act(ctx), acts.RecordAssessment, activities.AssessmentInput{
-					IncidentID: w.in.IncidentID, Reportable: in.Reportable, Rationale: in.Rationale, Actor: in.Actor}).Get(ctx, nil); err != nil {
-					return err
-				}
-				r := in.Reportable
-				s.Reportable = &r
-				if !r {
-					return w.close(ctx, "not reportable: "+in.Rationale, in.Actor)
-				}
-				return w.stage(ctx, store.StageScoping, in.Actor)
-			})
-		}, func(ctx workflow.Context, in AssessInput) error {
-			if err := requireActor(in.Actor); err != nil {
-				return err
-			}
-			if err := checkText("rationale", in.Rationale, true); err != nil {
-				return err
-			}
-			return before(store.StageDeclared, store.StageAssessing)
-		}},
-		{UpdateScope, func(ctx workflow.Context, in ScopeInput) (*Status, error) {
-			return w.locked(ctx, func() error {
-				var res store.ScopeResult
-				if err := workflow.ExecuteActivity(w.act(ctx), acts.ResolveScope, activities.ScopeActivityInput{
-					IncidentID: w.in.IncidentID, Criteria: in.Criteria, Actor: in.Actor}).Get(ctx, &res); err != nil {
-					return err
-				}
-				if res.Total == 0 {
-					// The snapshot stays in the audit trail; the incident keeps its scope.
-					return fmt.Errorf("scope: no tenant matches these criteria (version %d is empty)", res.Version)
-				}
-				s.Scope = res
-				// Approvers approve the notice for a scope: a new scope needs new approvals.
-				s.Approved, s.Approvers = false, []string{}
-				return w.stage(ctx, store.StageApproval, in.Actor)
-			})
-		}, func(ctx workflow.Context, in ScopeInput) error {
-			if err := requireActor(in.Actor); err != nil {
-				return err
-			}
-			if in.Criteria.Empty() {
-				return errors.New("scope: no criteria")
-			}
-			if err := in.Criteria.Validate(); err != nil {
-				return err
-			}
-			return before(store.StageScoping, store.StageApproval)
-		}},
-		{UpdateDraft, func(ctx workflow.Context, in DraftInput) (*Status, error) {
-			return w.locked(ctx, func() error {
-				var hash string
-				if err := workflow.ExecuteActivity(w.act(ctx), acts.SaveDraft, activities.DraftActivityInput{
-					IncidentID: w.in.IncidentID, ContentHash: in.ContentHash, Actor: in.Actor}).Get(ctx, &hash); err != nil {
-					return err
-				}
-				if hash != s.ContentHash {
-					s.ContentHash, s.Approved, s.Approvers = hash, false, []string{}
-				}
-				return nil
-			})
-		}, func(ctx workflow.Context, in DraftInput) error {
-			if err := requireActor(in.Actor); err != nil {
-				return err
-			}
-			if !hashRe.MatchString(in.ContentHash) {
-				return errors.New("content_hash: want the 64-hex-digit hash of a proposed draft")
-			}
-			return before(store.StageDeclared, store.StageAssessing, store.StageScoping, store.StageApproval)
-		}},
-		{UpdateApprove, func(ctx workflow.Context, in ApproveInput) (*Status, error) {
-			return w.locked(ctx, func() error {
-				var n int
-				if err := workflow.ExecuteActivity(w.act(ctx), acts.Approve, activities.ApproveActivityInput{
-					IncidentID: w.in.IncidentID, ContentHash: in.ContentHash, Actor: in.Actor}).Get(ctx, &n); err != nil {
-					return err
-				}
-				if in.ContentHash == s.ContentHash && !slices.Contains(s.Approvers, in.Actor) {
-					s.Approvers = append(s.Approvers, in.Actor)
-				}
-				s.Approved = len(s.Approvers) >= 2
-				return nil
-			})
-		}, func(ctx workflow.Context, in ApproveInput) error {
-			if err := requireActor(in.Actor); err != nil {
-				return err
-			}
-			if err := before(store.StageApproval); err != nil {
-				return err
-			}
-			switch {
-			case s.ContentHash == "":
-				return errors.New("there is no notice draft to approve yet")
-			case in.ContentHash != s.ContentHash:
-				return fmt.Errorf("content_hash %q is not the current draft's (%s)", in.ContentHash, s.ContentHash)
-			case in.ContentHash == s.RejectedHash:
-				return errors.New("the partner asked for changes to this draft: change the draft first")
-			case slices.Contains(s.Approvers, in.Actor):
-				return fmt.Errorf("%s has already approved this draft; a second, different approver is needed", in.Actor)
-			case s.Approved:
-				return errors.New("already approved by two people")
-			}
-			return nil
-		}},
-		{UpdatePartnerDecision, func(ctx workflow.Context, in PartnerDecisionInput) (*Status, error) {
-			return w.locked(ctx, func() error {
-				status := "changes_requested"
-				if in.Confirm {
-					status = "confirmed"
-				}
-				return w.decide(ctx, status, in.Comment, in.Actor)
-			})
-		}, func(ctx workflow.Context, in PartnerDecisionInput) error {
-			if err := requireActor(in.Actor); err != nil {
-				return err
-			}
-			if s.Stage != store.StagePartnerReview || w.review == nil || w.review.decided {
-				return errors.New("no partner review is pending")
-			}
-			if in.ContentHash != s.ContentHash {
-				return fmt.Errorf("content_hash %q is not the draft under review (%s)", in.ContentHash, s.ContentHash)
-			}
-			if !in.Confirm && strings.TrimSpace(in.Comment) == "" {
-				return errors.New("comment: say what should change")
-			}
-			if err := checkText("comment", in.Comment, false); err != nil {
-				return err
-			}
-			return nil
-		}},
-		{UpdateOverride, func(ctx workflow.Context, in OverrideInput) (*Status, error) {
-			return w.locked(ctx, func() error { return w.decide(ctx, "overridden", in.Justification, in.Actor) })
-		}, func(ctx workflow.Context, in OverrideInput) error {
-			if err := requireActor(in.Actor); err != nil {
-				return err
-			}
-			if s.Stage != store.StagePartnerReview || w.review == nil || w.review.decided {
-				return errors.New("no partner review is pending")
-			}
-			if err := checkText("justification", in.Justification, true); err != nil {
-				return err
-			}
-			return nil
-		}},
-		{UpdateFollowup, func(ctx workflow.Context, in FollowupInput) (*Status, error) {
-			return w.locked(ctx, func() error {
-				s.Followups++
-				return w.round(ctx, store.RoundFollowup, nil, false, false, false)
-			})
-		}, func(ctx workflow.Context, in FollowupInput) error {
-			if err := requireActor(in.Actor); err != nil {
-				return err
-			}
-			return before(store.StageTracking)
-		}},
-		{UpdateClose, func(ctx workflow.Context, in CloseInput) (*Status, error) {
-			return w.locked(ctx, func() error {
-				if w.closed() {
-					return nil
-				}
-				reason := in.Reason
-				if reason == "" {
-					reason = "all tenants acknowledged"
-				}
-				return w.close(ctx, reason, in.Actor)
-			})
-		}, func(ctx workflow.Context, in CloseInput) error {
-			if err := requireActor(in.Actor); err != nil {
-				return err
-			}
-			if w.closed() {
-				return errors.New("already closed")
-			}
-			allAcked := s.Acks.Tenants > 0 && s.Acks.Acknowledged >= s.Acks.Tenants
-			if strings.TrimSpace(in.Reason) == "" && !allAcked {
-				return errors.New("reason: required while tenants have not all acknowledged")
-			}
-			if err := checkText("reason", in.Reason, false); err != nil {
-				return err
-			}
-			return nil
-		}},
-	}
-	for _, h := range handlers {
-		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, workflow.UpdateHandlerOptions{Validator: h.validate}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (w *incident) decide(ctx workflow.Context, status, comment, actor string) error {
-	if w.review == nil || w.review.decided {
-		return errors.New("no partner review is pending")
-	}
-	if err := workflow.ExecuteActivity(w.act(ctx), acts.DecidePartner, activities.DecisionInput{
-		IncidentID: w.in.IncidentID, Status: status, Comment: comment, Actor: actor}).Get(ctx, nil); err != nil {
-		return err
-	}
-	w.review.decided = true
-	w.s.Partner.Status, w.s.Partner.Comment = status, comment
-	return nil
-}
-
-// locked runs fn under the handler mutex and returns the status after it.
-func (w *incident) locked(ctx workflow.Context, fn func() error) (*Status, error) {
-	if err := w.mu.Lock(ctx); err != nil {
-		return nil, err
-	}
-	defer w.mu.Unlock()
-	if err := fn(); err != nil {
-		return nil, err
-	}
-	return w.s, nil
 }

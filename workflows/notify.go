@@ -7,7 +7,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/breachflow/breachflow/activities"
-	"github.com/breachflow/breachflow/internal/store"
 )
 
 var acts *activities.Activities // nil: method values name the activities
@@ -27,10 +26,14 @@ func activityCtx(ctx workflow.Context, timeout time.Duration) workflow.Context {
 	})
 }
 
-// NotifyRoundWorkflow plans one notification round in the outbox and sends its pages
-// through a sliding window of at most Window concurrent SendPage activities, continuing
-// as new every PagesPerRun pages so that no history grows past a few thousand events.
-func NotifyRoundWorkflow(ctx workflow.Context, in RoundInput) (RoundResult, error) {
+// NotifyPassWorkflow sends one notification pass: it plans the pass step by step
+// (each step one keyset chunk of tenants the ledger owes) while sending the pages already
+// planned through a sliding window of at most Window concurrent SendPage activities, so
+// the first page goes out as soon as the first step is planned. It continues as new every
+// PagesPerRun pages so that no history grows past a few thousand events. A page SendGrid
+// refuses for good leaves its tenants owed (the ledger says so) and is counted; the other
+// pages still go out.
+func NotifyPassWorkflow(ctx workflow.Context, in PassInput) (PassResult, error) {
 	if in.Window <= 0 {
 		in.Window = 4
 	}
@@ -38,14 +41,7 @@ func NotifyRoundWorkflow(ctx workflow.Context, in RoundInput) (RoundResult, erro
 		in.PagesPerRun = 200
 	}
 	in.Runs++
-	p := in.Plan
-	if in.Planned == nil {
-		var planned store.RoundPlanned
-		if err := workflow.ExecuteActivity(activityCtx(ctx, 5*time.Minute), acts.PlanRound, p).Get(ctx, &planned); err != nil {
-			return RoundResult{}, err
-		}
-		in.Planned = &planned
-	}
+	planCtx := activityCtx(ctx, 5*time.Minute)
 	sendCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
 		HeartbeatTimeout:    time.Minute,
@@ -54,41 +50,66 @@ func NotifyRoundWorkflow(ctx workflow.Context, in RoundInput) (RoundResult, erro
 			NonRetryableErrorTypes: nonRetryable,
 		},
 	})
-	end := min(in.Planned.Pages, in.NextPage+in.PagesPerRun)
-	next := in.NextPage
-	pending := 0
 	sel := workflow.NewSelector(ctx)
-	var firstErr error
-	launch := func(page int) {
-		f := workflow.ExecuteActivity(sendCtx, acts.SendPage, activities.SendPageInput{IncidentID: p.IncidentID, Round: p.Round, Page: page})
+	pending, launched := 0, 0
+	planning := false
+	var planErr error
+	plan := func() {
+		planning = true
+		f := workflow.ExecuteActivity(planCtx, acts.PlanStep, in.Plan)
+		sel.AddFuture(f, func(f workflow.Future) {
+			planning = false
+			var r activities.PlanStepResult
+			if err := f.Get(ctx, &r); err != nil {
+				planErr = err
+				return
+			}
+			in.Planned = r
+		})
+	}
+	send := func(page int) {
+		f := workflow.ExecuteActivity(sendCtx, acts.SendPage, activities.SendPageInput{IncidentID: in.Plan.IncidentID, Round: in.Plan.Pass, Page: page})
 		pending++
+		launched++
 		sel.AddFuture(f, func(f workflow.Future) {
 			pending--
 			var r activities.SendPageResult
 			if err := f.Get(ctx, &r); err != nil {
-				// A page SendGrid refuses for good is recorded as failed in the outbox;
-				// the other pages still go out.
-				in.Failed++
-				if firstErr == nil {
-					firstErr = err
+				in.FailedPages++
+				if in.Error == "" {
+					in.Error = err.Error()
 				}
-				workflow.GetLogger(ctx).Warn("page failed", "incident_id", p.IncidentID, "round", p.Round, "page", page, "error", err)
+				workflow.GetLogger(ctx).Warn("page failed", "incident_id", in.Plan.IncidentID, "pass", in.Plan.Pass, "page", page, "error", err)
 				return
 			}
-			in.Sent += r.Sent + r.AlreadySent
+			in.Sent += r.Sent
 		})
 	}
-	for next < end || pending > 0 {
-		for next < end && pending < in.Window {
-			launch(next)
-			next++
+	for {
+		// Keep planning ahead of the window, but not past this run's pages.
+		if !in.Planned.Done && !planning && planErr == nil && launched < in.PagesPerRun && in.Planned.Pages-in.NextPage < 2*in.Window {
+			plan()
+		}
+		for in.NextPage < in.Planned.Pages && pending < in.Window && launched < in.PagesPerRun {
+			send(in.NextPage)
+			in.NextPage++
+		}
+		if pending == 0 && !planning {
+			switch {
+			case planErr != nil:
+				return in.result(), planErr
+			case in.Planned.Done && in.NextPage >= in.Planned.Pages:
+				return in.result(), nil
+			case launched >= in.PagesPerRun:
+				return PassResult{}, workflow.NewContinueAsNewError(ctx, NotifyPassWorkflow, in)
+			}
+			continue
 		}
 		sel.Select(ctx)
 	}
-	in.NextPage = next
-	if in.NextPage < in.Planned.Pages {
-		return RoundResult{}, workflow.NewContinueAsNewError(ctx, NotifyRoundWorkflow, in)
-	}
-	return RoundResult{Round: p.Round, Kind: p.Kind, Planned: in.Planned.Notices, Tenants: in.Planned.Tenants,
-		Pages: in.Planned.Pages, Sent: in.Sent, Failed: in.Failed, Runs: in.Runs}, nil
+}
+
+func (in PassInput) result() PassResult {
+	return PassResult{Pass: in.Plan.Pass, Kind: in.Plan.Kind, Phase: in.Plan.Phase, Notices: in.Planned.Notices, Pages: in.Planned.Pages,
+		Sent: in.Sent, FailedPages: in.FailedPages, Runs: in.Runs, Error: in.Error}
 }

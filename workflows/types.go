@@ -7,13 +7,14 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/breachflow/breachflow/activities"
 	"github.com/breachflow/breachflow/internal/store"
 )
 
 // TaskQueue is the default task queue.
 const TaskQueue = "breachflow"
 
-// Update, query and workflow names.
+// Update, signal, query and workflow names.
 const (
 	UpdateAssess          = "assess"
 	UpdateScope           = "scope"
@@ -22,29 +23,64 @@ const (
 	UpdatePartnerDecision = "partner-decision"
 	UpdateOverride        = "override"
 	UpdateFollowup        = "followup"
+	UpdateRetry           = "retry"
 	UpdateClose           = "close"
 	QueryStatus           = "status"
+	// SignalDeliveryFailures tells an incident that bounces or drops left tenants owed
+	// again; the webhook sends at most one per incident per batch, and the workflow
+	// coalesces them into one pass.
+	SignalDeliveryFailures = "delivery-failures"
 )
 
 // IncidentWorkflowID is the workflow ID of an incident's IncidentWorkflow.
 func IncidentWorkflowID(incidentID string) string { return "incident/" + incidentID }
 
-// RoundWorkflowID is the workflow ID of one notification round.
-func RoundWorkflowID(incidentID string, round int) string {
-	return "incident/" + incidentID + "/round/" + strconv.Itoa(round)
+// PassWorkflowID is the workflow ID of one notification pass.
+func PassWorkflowID(incidentID string, pass int) string {
+	return "incident/" + incidentID + "/pass/" + strconv.Itoa(pass)
 }
+
+// Stage is where an incident is in its lifecycle.
+type Stage string
+
+// Stages, as PostgreSQL stores them.
+const (
+	StageDeclared      Stage = store.StageDeclared
+	StageAssessing     Stage = store.StageAssessing
+	StageScoping       Stage = store.StageScoping
+	StageApproval      Stage = store.StageApproval
+	StagePartnerReview Stage = store.StagePartnerReview
+	StageNotifying     Stage = store.StageNotifying
+	StageTracking      Stage = store.StageTracking
+	StageClosed        Stage = store.StageClosed
+)
+
+// PartnerStatus is the state of the partner's review of a (content hash, scope version).
+type PartnerStatus string
+
+// Partner review states.
+const (
+	PartnerNone             PartnerStatus = ""
+	PartnerPending          PartnerStatus = "pending"
+	PartnerConfirmed        PartnerStatus = "confirmed"
+	PartnerChangesRequested PartnerStatus = "changes_requested"
+	PartnerOverridden       PartnerStatus = "overridden"
+)
 
 // Timing holds every duration and size of the lifecycle; zero values take the defaults.
 type Timing struct {
-	AckCheckInterval  time.Duration   `json:"ack_check_interval"`
-	ReminderAfter     []time.Duration `json:"reminder_after"`      // after the initial notice, per reminder round
-	EscalateFromRound int             `json:"escalate_from_round"` // reminder number (1-based) from which alternates are added
+	AckCheckInterval  time.Duration   `json:"ack_check_interval"`  // how often the ledger is reconciled when nothing else wakes the incident
+	ReminderAfter     []time.Duration `json:"reminder_after"`      // after a tenant was notified, per reminder
+	EscalateFromRound int             `json:"escalate_from_round"` // reminder number (1-based) from which alternates get it too
 	PartnerResponse   time.Duration   `json:"partner_response"`    // the partner's response deadline
 	PartnerReminders  []float64       `json:"partner_reminders"`   // fractions of PartnerResponse at which to remind the partner
-	DeadlineAlerts    []float64       `json:"deadline_alerts"`     // fractions of the time to the earliest deadline
+	DeadlineAlerts    []float64       `json:"deadline_alerts"`     // fractions of each tenant's time to its deadline (100 % is always alerted)
+	FailureCoalesce   time.Duration   `json:"failure_coalesce"`    // after a bounce or drop, wait this long for more before trying next contacts
+	RetryAfter        []time.Duration `json:"retry_after"`         // automatic retries of tenants a pass left owed; then every AckCheckInterval
+	PlanChunk         int             `json:"plan_chunk"`          // tenants per planning step of a pass
 	PageSize          int             `json:"page_size"`           // recipients per SendGrid request
-	Window            int             `json:"window"`              // concurrent send activities per round
-	PagesPerRun       int             `json:"pages_per_run"`       // pages before a round continues as new
+	Window            int             `json:"window"`              // concurrent send activities per pass
+	PagesPerRun       int             `json:"pages_per_run"`       // pages before a pass continues as new
 	TokenTTL          time.Duration   `json:"token_ttl"`           // acknowledgement link lifetime
 	HistoryLimit      int             `json:"history_limit"`       // events before IncidentWorkflow continues as new
 }
@@ -68,6 +104,15 @@ func (t Timing) WithDefaults() Timing {
 	}
 	if t.DeadlineAlerts == nil {
 		t.DeadlineAlerts = []float64{0.5, 0.75, 0.9}
+	}
+	if t.FailureCoalesce <= 0 {
+		t.FailureCoalesce = time.Minute
+	}
+	if t.RetryAfter == nil {
+		t.RetryAfter = []time.Duration{5 * time.Minute, 15 * time.Minute}
+	}
+	if t.PlanChunk <= 0 {
+		t.PlanChunk = 2000
 	}
 	if t.PageSize <= 0 || t.PageSize > 1000 {
 		t.PageSize = 1000
@@ -94,40 +139,75 @@ type IncidentInput struct {
 	Partner    string    `json:"partner,omitempty"`
 	Timing     Timing    `json:"timing"`
 	// Resume carries the state across continue-as-new.
-	Resume *Status `json:"resume,omitempty"`
+	Resume *Resume `json:"resume,omitempty"`
 }
 
-// Status is what the status query returns and what continue-as-new carries.
+// Resume is the state an IncidentWorkflow carries across continue-as-new.
+type Resume struct {
+	Status Status `json:"status"`
+	// Review is the partner review in progress, if any.
+	Review *Review `json:"review,omitempty"`
+	// PassWanted: something was released or a retry was asked for. FailuresAt: when
+	// coalesced delivery failures are due a pass. RetryAt: the next automatic retry of
+	// tenants a pass left owed.
+	PassWanted bool      `json:"pass_wanted"`
+	FailuresAt time.Time `json:"failures_at"`
+	RetryAt    time.Time `json:"retry_at"`
+	Retries    int       `json:"retries"`
+	// Alerted counts the tenants last alerted per deadline percentage and per kind, so
+	// an alert repeats only when more tenants are concerned.
+	Alerted map[string]int `json:"alerted"`
+}
+
+// Review is a partner review in progress.
+type Review struct {
+	OpenedAt time.Time `json:"opened_at"`
+	Due      time.Time `json:"due"`
+	Decided  bool      `json:"decided"`
+}
+
+// ScopeStatus counts the current scope version.
+type ScopeStatus struct {
+	Version        int       `json:"version"`
+	Total          int       `json:"total"`
+	PartnerCovered int       `json:"partner_covered"`
+	Added          int       `json:"added"`
+	Removed        int       `json:"removed"`
+	Earliest       time.Time `json:"earliest_deadline"`
+}
+
+// PartnerGate is the state of the partner gate.
+type PartnerGate struct {
+	Name         string        `json:"name,omitempty"`
+	Required     bool          `json:"required"`
+	Covered      int           `json:"covered"` // covered tenant-phases waiting for the partner
+	Status       PartnerStatus `json:"status,omitempty"`
+	ContentHash  string        `json:"content_hash,omitempty"`
+	ScopeVersion int           `json:"scope_version,omitempty"`
+	Comment      string        `json:"comment,omitempty"`
+	Alerted      bool          `json:"alerted"`
+	Reminded     int           `json:"reminded"`
+}
+
+// Status is what the status query returns: what the workflow holds (IDs, versions and
+// counts). Who is owed what is in the ledger; Ledger is its latest summary.
 type Status struct {
-	IncidentID    string            `json:"incident_id"`
-	Stage         string            `json:"stage"`
-	Reportable    *bool             `json:"reportable,omitempty"`
-	Scope         store.ScopeResult `json:"scope"`
-	ContentHash   string            `json:"content_hash,omitempty"`
-	RejectedHash  string            `json:"rejected_hash,omitempty"`
-	Approvers     []string          `json:"approvers"`
-	Approved      bool              `json:"approved"`
-	Partner       PartnerStatus     `json:"partner"`
-	Rounds        []RoundResult     `json:"rounds"`
-	Acks          store.AckStats    `json:"acks"`
-	InitialSentAt time.Time         `json:"initial_sent_at,omitempty"`
-	Reminders     int               `json:"reminders"`
-	Alerts        []string          `json:"alerts"`
-	CloseReason   string            `json:"close_reason,omitempty"`
-	NextRound     int               `json:"next_round"`
-	Followups     int               `json:"followups"`
-	NotifiedParts map[string]bool   `json:"notified_parts"` // "uncovered", "covered", "all"
-}
-
-// PartnerStatus is the state of the partner gate.
-type PartnerStatus struct {
-	Name     string `json:"name,omitempty"`
-	Required bool   `json:"required"`
-	Covered  int    `json:"covered"`
-	Status   string `json:"status,omitempty"` // pending, confirmed, changes_requested, overridden
-	Comment  string `json:"comment,omitempty"`
-	Alerted  bool   `json:"alerted"`
-	Reminded int    `json:"reminded"`
+	IncidentID   string                   `json:"incident_id"`
+	Stage        Stage                    `json:"stage"`
+	Reportable   *bool                    `json:"reportable,omitempty"`
+	Scope        ScopeStatus              `json:"scope"`
+	ContentHash  string                   `json:"content_hash,omitempty"`
+	RejectedHash string                   `json:"rejected_hash,omitempty"`
+	Approvers    []string                 `json:"approvers"`
+	Approved     bool                     `json:"approved"`
+	Partner      PartnerGate              `json:"partner"`
+	Ledger       activities.LedgerSummary `json:"ledger"`
+	Passes       []PassResult             `json:"passes"` // the latest passes, at most maxPassesKept
+	NextPass     int                      `json:"next_pass"`
+	Phases       int                      `json:"phases"`
+	Alerts       []string                 `json:"alerts"` // the latest alert kinds, at most maxAlertsKept
+	LastError    string                   `json:"last_error,omitempty"`
+	CloseReason  string                   `json:"close_reason,omitempty"`
 }
 
 // AssessInput is the reportability decision.
@@ -149,7 +229,7 @@ type DraftInput struct {
 	Actor       string `json:"actor"`
 }
 
-// ApproveInput approves the draft with ContentHash.
+// ApproveInput approves the draft with ContentHash for the current scope version.
 type ApproveInput struct {
 	ContentHash string `json:"content_hash"`
 	Actor       string `json:"actor"`
@@ -169,8 +249,13 @@ type OverrideInput struct {
 	Actor         string `json:"actor"`
 }
 
-// FollowupInput sends the current notice again as an update to every tenant in scope.
+// FollowupInput opens an update phase: the current notice, owed again to every tenant in scope.
 type FollowupInput struct {
+	Actor string `json:"actor"`
+}
+
+// RetryInput asks for a notification pass now, for every tenant still owed.
+type RetryInput struct {
 	Actor string `json:"actor"`
 }
 
@@ -180,27 +265,29 @@ type CloseInput struct {
 	Actor  string `json:"actor"`
 }
 
-// RoundInput starts (or continues) a NotifyRoundWorkflow.
-type RoundInput struct {
-	Plan        store.RoundPlan `json:"plan"`
-	Window      int             `json:"window"`
-	PagesPerRun int             `json:"pages_per_run"`
+// PassInput starts (or continues) a NotifyPassWorkflow.
+type PassInput struct {
+	Plan        activities.PlanStepInput `json:"plan"`
+	Window      int                      `json:"window"`
+	PagesPerRun int                      `json:"pages_per_run"`
 	// Continuation state.
-	Planned  *store.RoundPlanned `json:"planned,omitempty"`
-	NextPage int                 `json:"next_page"`
-	Sent     int                 `json:"sent"`
-	Failed   int                 `json:"failed"`
-	Runs     int                 `json:"runs"`
+	Planned     activities.PlanStepResult `json:"planned"`
+	NextPage    int                       `json:"next_page"`
+	Sent        int                       `json:"sent"`
+	FailedPages int                       `json:"failed_pages"`
+	Error       string                    `json:"error,omitempty"`
+	Runs        int                       `json:"runs"`
 }
 
-// RoundResult summarises a finished round.
-type RoundResult struct {
-	Round   int    `json:"round"`
-	Kind    string `json:"kind"`
-	Planned int    `json:"planned"`
-	Tenants int    `json:"tenants"`
-	Pages   int    `json:"pages"`
-	Sent    int    `json:"sent"`
-	Failed  int    `json:"failed"`
-	Runs    int    `json:"runs"`
+// PassResult summarises a finished pass.
+type PassResult struct {
+	Pass        int    `json:"pass"`
+	Kind        string `json:"kind"`
+	Phase       int    `json:"phase"`
+	Notices     int    `json:"notices"`
+	Pages       int    `json:"pages"`
+	Sent        int    `json:"sent"`
+	FailedPages int    `json:"failed_pages"`
+	Runs        int    `json:"runs"`
+	Error       string `json:"error,omitempty"`
 }

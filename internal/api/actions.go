@@ -94,31 +94,38 @@ func (e *conflictError) Error() string { return e.msg }
 // statusQueryTimeout bounds the wait for a workflow's status when no worker answers.
 const statusQueryTimeout = 3 * time.Second
 
-// View returns an incident with its workflow status, rounds and acknowledgements.
+// View returns an incident as PostgreSQL holds it (ledger, latest scope version, passes,
+// alerts) and, when its workflow answers, the workflow's status.
 func (s *Server) View(ctx context.Context, id string) (IncidentView, error) {
 	inc, err := s.incident(ctx, id)
 	if err != nil {
 		return IncidentView{}, err
 	}
 	v := IncidentView{Incident: inc}
+	if v.Ledger, err = s.Store.Ledger(ctx, inc.ID, time.Now(), s.Timing.WithDefaults().ReminderAfter); err != nil {
+		return v, err
+	}
+	versions, err := s.Store.ScopeVersions(ctx, inc.ID)
+	if err != nil {
+		return v, err
+	}
+	if len(versions) > 0 {
+		v.Scope = &versions[len(versions)-1]
+	}
+	if v.Passes, err = s.Store.Rounds(ctx, inc.ID); err != nil {
+		return v, err
+	}
+	if v.Alerts, err = s.Store.Alerts(ctx, inc.ID, 20); err != nil {
+		return v, err
+	}
 	// A query waits for a worker; without one the stored facts are answered alone.
 	qctx, cancel := context.WithTimeout(ctx, statusQueryTimeout)
+	defer cancel()
 	if val, err := s.Temporal.QueryWorkflow(qctx, workflows.IncidentWorkflowID(inc.ID), "", workflows.QueryStatus); err == nil {
 		var st workflows.Status
 		if val.Get(&st) == nil {
 			v.Status = &st
 		}
-	}
-	cancel()
-	if v.Rounds, err = s.Store.Rounds(ctx, inc.ID); err != nil {
-		return v, err
-	}
-	if v.Status != nil && v.Status.Scope.Version > 0 {
-		acks, err := s.Store.AckStatus(ctx, inc.ID, v.Status.Scope.Version, time.Now())
-		if err != nil {
-			return v, err
-		}
-		v.Acks = &acks
 	}
 	return v, nil
 }

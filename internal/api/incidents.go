@@ -41,7 +41,11 @@ func (s *Server) apiRoutes() []route {
 		{"POST", "/v1/incidents/{id}/draft", "Propose the notice draft", responders, json.RawMessage(nil), s.draft},
 		{"POST", "/v1/incidents/{id}/approval", "Approve the draft's content hash", []string{"approver"}, approveBody{}, s.approve},
 		{"POST", "/v1/incidents/{id}/override", "Release the partner gate with a justification", responders, overrideBody{}, s.override},
-		{"POST", "/v1/incidents/{id}/followup", "Send the current notice again as an update", responders, struct{}{}, s.followup},
+		{"GET", "/v1/incidents/{id}/scope/versions", "Every scope version with its counts", responders, nil, s.scopeVersions},
+		{"GET", "/v1/incidents/{id}/scope/diff", "Tenants added and removed between two scope versions (?from=&to=&limit=)", responders, nil, s.scopeDiff},
+		{"GET", "/v1/incidents/{id}/tenants", "The ledger, one line per tenant (?phase=&open=true&limit=)", responders, nil, s.tenantLedger},
+		{"POST", "/v1/incidents/{id}/followup", "Open an update phase: the current notice, owed again to every tenant in scope", responders, struct{}{}, s.followup},
+		{"POST", "/v1/incidents/{id}/retry", "Send now what the ledger says is still owed", responders, struct{}{}, s.retry},
 		{"POST", "/v1/incidents/{id}/close", "Close the incident", responders, closeBody{}, s.closeIncident},
 		{"GET", "/v1/partner/reviews", "The caller's pending partner reviews", []string{"partner"}, nil, s.partnerReviews},
 		{"POST", "/v1/partner/reviews/{id}/decision", "Confirm or request changes", []string{"partner"}, decisionBody{}, s.partnerDecision},
@@ -179,12 +183,16 @@ func validStage(s string) bool {
 	return false
 }
 
-// IncidentView is what GET /v1/incidents/{id} answers.
+// IncidentView is what GET /v1/incidents/{id} answers. Everything but Status is read
+// from PostgreSQL, so it outlives the workflow; Status is what the workflow holds, when
+// it answers.
 type IncidentView struct {
 	Incident store.Incident      `json:"incident"`
+	Ledger   store.LedgerStats   `json:"ledger"`
+	Scope    *store.ScopeVersion `json:"scope,omitempty"` // the latest version
+	Passes   []store.RoundCounts `json:"passes"`
+	Alerts   []store.Alert       `json:"alerts"`
 	Status   *workflows.Status   `json:"status,omitempty"`
-	Rounds   []store.RoundCounts `json:"rounds"`
-	Acks     *store.AckStats     `json:"acks,omitempty"`
 }
 
 func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
@@ -293,6 +301,96 @@ func (s *Server) followup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.update(w, r, r.PathValue("id"), workflows.UpdateFollowup, workflows.FollowupInput{Actor: actor(r)})
+}
+
+func (s *Server) retry(w http.ResponseWriter, r *http.Request) {
+	var in struct{}
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.update(w, r, r.PathValue("id"), workflows.UpdateRetry, workflows.RetryInput{Actor: actor(r)})
+}
+
+func (s *Server) scopeVersions(w http.ResponseWriter, r *http.Request) {
+	inc, err := s.incident(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	list, err := s.Store.ScopeVersions(r.Context(), inc.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"versions": list})
+}
+
+// intParam reads a positive integer query parameter; def when absent.
+func intParam(r *http.Request, name string, def, maxV int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxV {
+		return 0, &store.FieldError{Field: name, Message: fmt.Sprintf("want a whole number from 1 to %d", maxV)}
+	}
+	return n, nil
+}
+
+func (s *Server) scopeDiff(w http.ResponseWriter, r *http.Request) {
+	inc, err := s.incident(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if r.URL.Query().Get("from") == "" || r.URL.Query().Get("to") == "" {
+		s.fail(w, r, &store.FieldError{Field: "from", Message: "from and to are required: two scope version numbers"})
+		return
+	}
+	from, err := intParam(r, "from", 0, 1<<30)
+	if err == nil {
+		var to, limit int
+		if to, err = intParam(r, "to", 0, 1<<30); err == nil {
+			if limit, err = intParam(r, "limit", 1000, 100000); err == nil {
+				var d store.ScopeDiff
+				if d, err = s.Store.DiffScope(r.Context(), inc.ID, from, to, limit); err == nil {
+					writeJSON(w, http.StatusOK, d)
+					return
+				}
+			}
+		}
+	}
+	s.fail(w, r, err)
+}
+
+func (s *Server) tenantLedger(w http.ResponseWriter, r *http.Request) {
+	inc, err := s.incident(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	phase, err := intParam(r, "phase", 1, 1<<20)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	limit, err := intParam(r, "limit", 1000, 100000)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	open := r.URL.Query().Get("open") == "true"
+	list := []store.TenantStatus{}
+	if err := s.Store.TenantStatuses(r.Context(), inc.ID, phase, open, limit, time.Now(), func(ts store.TenantStatus) error {
+		list = append(list, ts)
+		return nil
+	}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenants": list})
 }
 
 func (s *Server) closeIncident(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/breachflow/breachflow/internal/mail"
 	"github.com/breachflow/breachflow/internal/store"
+	"github.com/breachflow/breachflow/workflows"
 )
 
 // maxWebhookBody bounds one Event Webhook post; SendGrid batches stay far below it.
@@ -62,6 +64,7 @@ func (s *Server) sendgridWebhook(w http.ResponseWriter, r *http.Request) {
 		zap.Int("notices_updated", res.Notices),
 		zap.Int("contacts_undeliverable", res.Undeliverable),
 		zap.Any("events", res.Events))
+	s.signalReopened(r.Context(), res.Reopened)
 	writeJSON(w, http.StatusOK, res)
 }
 
@@ -111,4 +114,16 @@ func deliveryEvents(events []mail.Event, received time.Time) []store.DeliveryEve
 		}
 	}
 	return out
+}
+
+// signalReopened tells each incident whose tenants a bounce or drop left owed again, once
+// per batch: the workflow coalesces the signals into one pass to the next contacts. A
+// signal that fails is logged, not retried: the workflow also reconciles the ledger on
+// its own schedule, and SendGrid must not post the batch again.
+func (s *Server) signalReopened(ctx context.Context, reopened map[string]int) {
+	for id, n := range reopened {
+		if err := s.Temporal.SignalWorkflow(ctx, workflows.IncidentWorkflowID(id), "", workflows.SignalDeliveryFailures, n); err != nil {
+			s.Logger.Warn("signal delivery failures", zap.String("incident_id", id), zap.Int("tenants", n), zap.Error(err))
+		}
+	}
 }

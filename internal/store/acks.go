@@ -62,41 +62,6 @@ func (s *Store) AcknowledgeToken(ctx context.Context, token string) (AckTarget, 
 	return a, ok, err
 }
 
-// AckStats aggregates acknowledgements over the tenants of a scope version.
-type AckStats struct {
-	Tenants        int       `json:"tenants"`
-	Notified       int       `json:"notified"`
-	Acknowledged   int       `json:"acknowledged"`
-	DeadlinesMet   int       `json:"deadlines_met"`
-	DeadlinesMiss  int       `json:"deadlines_missed"`
-	EarliestUnmet  time.Time `json:"earliest_unmet_deadline"`
-	UnnotifiedLeft int       `json:"unnotified"`
-}
-
-// AckStatus counts scope tenants, those sent an initial notice, those acknowledged, and
-// deadlines met (initial notice accepted before the tenant's deadline) or missed.
-func (s *Store) AckStatus(ctx context.Context, incidentID string, version int, now time.Time) (AckStats, error) {
-	var a AckStats
-	var earliest *time.Time
-	err := s.pool.QueryRow(ctx, `
-		WITH per AS (
-			SELECT st.tenant_id, st.deadline,
-			       (SELECT min(n.sent_at) FROM notices n JOIN notice_rounds r ON r.incident_id = n.incident_id AND r.round = n.round
-			        WHERE n.incident_id = st.incident_id AND n.tenant_id = st.tenant_id AND r.kind = 'initial' AND n.sent_at IS NOT NULL) AS first_sent,
-			       EXISTS (SELECT 1 FROM acknowledgements a WHERE a.incident_id = st.incident_id AND a.tenant_id = st.tenant_id) AS acked
-			FROM scope_tenants st WHERE st.incident_id = $1 AND st.version = $2)
-		SELECT count(*), count(first_sent), count(*) FILTER (WHERE acked),
-		       count(*) FILTER (WHERE first_sent IS NOT NULL AND first_sent <= deadline),
-		       count(*) FILTER (WHERE (first_sent IS NOT NULL AND first_sent > deadline) OR (first_sent IS NULL AND deadline < $3)),
-		       min(deadline) FILTER (WHERE first_sent IS NULL)
-		FROM per`, incidentID, version, now).Scan(&a.Tenants, &a.Notified, &a.Acknowledged, &a.DeadlinesMet, &a.DeadlinesMiss, &earliest)
-	if earliest != nil {
-		a.EarliestUnmet = *earliest
-	}
-	a.UnnotifiedLeft = a.Tenants - a.Notified
-	return a, err
-}
-
 // PartnerReview is a partner team's review of a joint notification.
 type PartnerReview struct {
 	ID             int64      `json:"id"`

@@ -31,7 +31,33 @@ type ApplyResult struct {
 	Notices       int            `json:"notices_updated"`        // notices whose status moved forward
 	Undeliverable int            `json:"contacts_undeliverable"` // contacts newly marked undeliverable
 	Events        map[string]int `json:"events"`                 // applied events by name
+	// Reopened counts, per incident, tenant-phases that a bounce or drop left owed again.
+	Reopened map[string]int `json:"reopened,omitempty"`
 }
+
+// ledgerFromEventsSQL recomputes the ledger rows of the tenant-phases the batch's notices
+// belong to from all their notices (it runs after the notices moved, so it sees them):
+// notified is the earliest send still good, a bounce or drop with no other good send
+// makes the tenant owed again, and the first delivery is kept.
+const ledgerFromEventsSQL = `
+WITH touched AS (
+    SELECT DISTINCT incident_id, phase, tenant_id FROM notices WHERE id = ANY ($1) AND phase IS NOT NULL
+), agg AS (
+    SELECT n.incident_id, n.phase, n.tenant_id,
+           min(n.sent_at) FILTER (WHERE n.status IN ('sent', 'delivered', 'deferred')) AS good,
+           min(n.sent_at) AS first_sent,
+           min(n.status_at) FILTER (WHERE n.status = 'delivered') AS delivered,
+           max(n.status_at) FILTER (WHERE n.status IN ('bounced', 'dropped')) AS bounced
+    FROM notices n JOIN touched t ON t.incident_id = n.incident_id AND t.phase = n.phase AND t.tenant_id = n.tenant_id
+    GROUP BY n.incident_id, n.phase, n.tenant_id
+), upd AS (
+    UPDATE ledger l SET satisfied_at = a.good, first_sent_at = coalesce(l.first_sent_at, a.first_sent),
+           delivered_at = coalesce(l.delivered_at, a.delivered), bounced_at = coalesce(a.bounced, l.bounced_at),
+           failed_at = CASE WHEN a.good IS NULL THEN l.failed_at END, last_error = CASE WHEN a.good IS NULL THEN l.last_error END
+    FROM agg a WHERE l.incident_id = a.incident_id AND l.phase = a.phase AND l.tenant_id = a.tenant_id
+    RETURNING l.incident_id, l.satisfied_at IS NULL AND l.removed_at IS NULL AS owed
+)
+SELECT incident_id, count(*) FROM upd WHERE owed GROUP BY incident_id`
 
 // Bounds of delivery_events' CHECK constraints; an event outside them is skipped rather than
 // failing its whole batch, which SendGrid would otherwise post again and again.
@@ -143,7 +169,27 @@ func (s *Store) ApplyDeliveryEvents(ctx context.Context, events []DeliveryEvent)
 		if res.Applied == 0 {
 			return nil
 		}
-		_, err := AppendAudit(ctx, tx, AuditEntry{
+		rows, err := tx.Query(ctx, ledgerFromEventsSQL, notices)
+		if err != nil {
+			return fmt.Errorf("ledger from delivery events: %w", err)
+		}
+		for rows.Next() {
+			var inc string
+			var n int
+			if err := rows.Scan(&inc, &n); err != nil {
+				rows.Close()
+				return err
+			}
+			if res.Reopened == nil {
+				res.Reopened = map[string]int{}
+			}
+			res.Reopened[inc] = n
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		_, err = AppendAudit(ctx, tx, AuditEntry{
 			Actor:  "sendgrid",
 			Action: "delivery.events_applied",
 			Detail: map[string]any{

@@ -330,28 +330,35 @@ func (s *Store) SaveDraft(ctx context.Context, id string, draft json.RawMessage,
 		if _, err := tx.Exec(ctx, `UPDATE incidents SET notice_draft = $2, notice_hash = $3, updated_at = now() WHERE id = $1`, id, draft, hash); err != nil {
 			return err
 		}
+		// Sends read the notice by hash, whichever way it came.
+		if _, err := tx.Exec(ctx, `INSERT INTO notice_drafts (incident_id, content_hash, draft, created_by) VALUES ($1, $2, $3, $4)
+			ON CONFLICT DO NOTHING`, id, hash, draft, actor); err != nil {
+			return err
+		}
 		_, err := AppendAudit(ctx, tx, AuditEntry{IncidentID: id, Actor: actor, Action: "notice.drafted",
 			Detail: map[string]any{"content_hash": hash, "previous_hash": old}})
 		return err
 	})
 }
 
-// Approve records actor's approval of hash and returns how many distinct people have
-// approved that hash.
-func (s *Store) Approve(ctx context.Context, id, hash, actor string) (int, error) {
+// Approve records actor's approval of hash for scope version and returns how many
+// distinct people have approved that hash for that version.
+func (s *Store) Approve(ctx context.Context, id, hash string, version int, actor string) (int, error) {
 	var n int
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO approvals (incident_id, content_hash, approver) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, id, hash, actor)
+		tag, err := tx.Exec(ctx, `INSERT INTO approvals (incident_id, content_hash, scope_version, approver) VALUES ($1, $2, $3, $4)
+			ON CONFLICT DO NOTHING`, id, hash, version, actor)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 1 {
 			if _, err := AppendAudit(ctx, tx, AuditEntry{IncidentID: id, Actor: actor, Action: "notice.approved",
-				Detail: map[string]any{"content_hash": hash}}); err != nil {
+				Detail: map[string]any{"content_hash": hash, "scope_version": version}}); err != nil {
 				return err
 			}
 		}
-		return tx.QueryRow(ctx, `SELECT count(*) FROM approvals WHERE incident_id = $1 AND content_hash = $2`, id, hash).Scan(&n)
+		return tx.QueryRow(ctx, `SELECT count(*) FROM approvals WHERE incident_id = $1 AND content_hash = $2 AND scope_version = $3`,
+			id, hash, version).Scan(&n)
 	})
 	return n, err
 }

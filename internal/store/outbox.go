@@ -20,25 +20,22 @@ const (
 	RoundEscalation = "escalation"
 )
 
-// RoundPlan describes one notification round to plan.
-type RoundPlan struct {
+// PassPlan describes one notification pass: a phase's notices to the tenants the ledger
+// says are owed and released (Phase > 0), or reminders to notified tenants that have not
+// acknowledged and whose next reminder is due (Phase 0).
+type PassPlan struct {
 	IncidentID   string `json:"incident_id"`
-	Round        int    `json:"round"`
+	Pass         int    `json:"pass"`
 	Kind         string `json:"kind"`
+	Phase        int    `json:"phase"`
 	ScopeVersion int    `json:"scope_version"`
-	ContentHash  string `json:"content_hash"`
-	// PartnerCovered, when set, limits the round to tenants the partner covers (true)
-	// or does not cover (false).
-	PartnerCovered *bool `json:"partner_covered,omitempty"`
-	// OnlyUnacked leaves out tenants that have acknowledged.
-	OnlyUnacked bool `json:"only_unacked,omitempty"`
-	// Alternates also notifies alternate contacts (escalation); otherwise alternates are
-	// used only where a tenant has no deliverable primary.
-	Alternates bool `json:"alternates,omitempty"`
-	// SkipAlreadyNotified leaves out tenants already sent a notice of this kind in an
-	// earlier round (the initial notice goes out once per tenant, whatever the partner split).
-	SkipAlreadyNotified bool `json:"skip_already_notified,omitempty"`
-	PageSize            int  `json:"page_size"`
+	// ReminderAfter is the reminder schedule after a tenant was notified; EscalateFrom is
+	// the reminder number (1-based) from which alternate contacts get it too (0: never).
+	ReminderAfter []time.Duration `json:"reminder_after,omitempty"`
+	EscalateFrom  int             `json:"escalate_from,omitempty"`
+	// Chunk is how many tenants one planning step covers; PageSize caps a page's recipients.
+	Chunk    int `json:"chunk"`
+	PageSize int `json:"page_size"`
 	// Locales are the supported template locales; a contact's locale outside them gets Fallback.
 	Locales  []string `json:"locales"`
 	Fallback string   `json:"fallback"`
@@ -46,75 +43,166 @@ type RoundPlan struct {
 	TokenTTL time.Duration `json:"token_ttl"`
 }
 
-// RoundPlanned counts a planned round.
-type RoundPlanned struct {
-	Notices int `json:"notices"`
-	Tenants int `json:"tenants"`
-	Pages   int `json:"pages"`
+// PassPlanned is where a pass's planning stands after a step.
+type PassPlanned struct {
+	Pages       int  `json:"pages"`       // pages planned so far (page numbers 0 … Pages-1)
+	Notices     int  `json:"notices"`     // notices planned so far
+	Tenants     int  `json:"tenants"`     // tenants this step planned notices for
+	Unreachable int  `json:"unreachable"` // tenants this step found without a deliverable contact
+	Done        bool `json:"done"`        // every owed tenant has been considered
 }
 
-// PlanRound writes the round's outbox rows with one INSERT … SELECT (one notice per chosen
-// contact of each tenant in scope, paged per locale, at most PageSize to a page) and the
-// tenants' acknowledgement tokens (hashes only). Planning the same round twice returns
-// what the first planning wrote.
-func (s *Store) PlanRound(ctx context.Context, p RoundPlan, secret []byte) (RoundPlanned, error) {
-	if p.PageSize < 1 || p.PageSize > 1000 {
-		return RoundPlanned{}, fieldErr("page_size", "1 to 1000")
+// localeSQL picks a contact's template locale: its own or its tenant's, when supported.
+const localeSQL = `CASE WHEN lower(left(coalesce(c.locale, t.locale), 2)) = ANY ($5) THEN lower(left(coalesce(c.locale, t.locale), 2)) ELSE $6 END`
+
+// deliverableSQL is a deliverable contact of the tenant ch.tenant_id, primary unless the
+// tenant has no deliverable primary left (or the reminder escalates).
+const deliverableSQL = `c.undeliverable_at IS NULL AND (c.kind = 'primary' OR %s OR NOT EXISTS (
+	SELECT 1 FROM contacts p WHERE p.tenant_id = c.tenant_id AND p.kind = 'primary' AND p.undeliverable_at IS NULL))`
+
+// noticeChunkSQL plans one step of a phase's pass: the next Chunk tenants (keyset on
+// tenant id) owed the phase, released under a (content hash, scope version) that two
+// people approved, each to its deliverable contacts that have no live notice of the phase.
+const noticeChunkSQL = `
+WITH ok AS (
+	SELECT content_hash, scope_version FROM approvals WHERE incident_id = $1
+	GROUP BY content_hash, scope_version HAVING count(DISTINCT approver) >= 2
+), chunk AS (
+	SELECT l.tenant_id, l.content_hash FROM ledger l
+	WHERE l.incident_id = $1 AND l.phase = $3 AND l.tenant_id > $4
+	  AND l.released_at IS NOT NULL AND l.satisfied_at IS NULL AND l.removed_at IS NULL
+	  AND EXISTS (SELECT 1 FROM ok WHERE ok.content_hash = l.content_hash AND ok.scope_version = l.scope_version)
+	ORDER BY l.tenant_id LIMIT $7
+), chosen AS (
+	SELECT ch.tenant_id, c.id AS contact_id, ch.content_hash, ` + localeSQL + ` AS locale
+	FROM chunk ch JOIN tenants t ON t.id = ch.tenant_id JOIN contacts c ON c.tenant_id = ch.tenant_id
+	WHERE ` + "%s" + `
+	  AND NOT EXISTS (SELECT 1 FROM notices n WHERE n.incident_id = $1 AND n.phase = $3 AND n.contact_id = c.id
+	                  AND n.status NOT IN ('failed', 'cancelled'))
+), reach AS (
+	UPDATE ledger l SET unreachable_at = CASE WHEN EXISTS (SELECT 1 FROM contacts c WHERE c.tenant_id = l.tenant_id AND c.undeliverable_at IS NULL)
+	                                          THEN NULL ELSE coalesce(l.unreachable_at, now()) END
+	FROM chunk ch WHERE l.incident_id = $1 AND l.phase = $3 AND l.tenant_id = ch.tenant_id
+	RETURNING l.unreachable_at
+), ins AS (
+	INSERT INTO notices (incident_id, round, phase, tenant_id, contact_id, locale, content_hash, page)
+	SELECT $1, $2, $3, tenant_id, contact_id, locale, content_hash, $9 + dense_rank() OVER (ORDER BY locale, content_hash, (rn - 1) / $8) - 1
+	FROM (SELECT chosen.*, row_number() OVER (PARTITION BY locale, content_hash ORDER BY tenant_id, contact_id) AS rn FROM chosen) x
+	ON CONFLICT DO NOTHING
+	RETURNING tenant_id, page
+)
+SELECT (SELECT max(tenant_id) FROM chunk), (SELECT count(*) FROM chunk), (SELECT count(*) FROM ins),
+       (SELECT count(DISTINCT tenant_id) FROM ins), (SELECT max(page) FROM ins),
+       (SELECT count(*) FROM reach WHERE unreachable_at IS NOT NULL)`
+
+// reminderChunkSQL plans one step of a reminder pass: the next Chunk notified tenants
+// that have not acknowledged and whose next reminder is due, each to its deliverable
+// primary contacts (and alternates from the escalation reminder on).
+const reminderChunkSQL = `
+WITH chunk AS (
+	SELECT l.tenant_id, l.content_hash, l.reminders + 1 AS reminder FROM ledger l
+	WHERE l.incident_id = $1 AND l.phase = 1 AND l.tenant_id > $4 AND $3 = 0
+	  AND l.satisfied_at IS NOT NULL AND l.removed_at IS NULL AND l.reminders < cardinality($10::bigint[])
+	  AND l.satisfied_at + make_interval(secs => ($10::bigint[])[l.reminders + 1]) <= now()
+	  AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.incident_id = $1 AND a.tenant_id = l.tenant_id)
+	ORDER BY l.tenant_id LIMIT $7
+), chosen AS (
+	SELECT ch.tenant_id, c.id AS contact_id, ch.content_hash, ` + localeSQL + ` AS locale
+	FROM chunk ch JOIN tenants t ON t.id = ch.tenant_id JOIN contacts c ON c.tenant_id = ch.tenant_id
+	WHERE ` + "%s" + `
+), counted AS (
+	-- Runs whether or not the query reads it, as every data-modifying WITH does.
+	UPDATE ledger l SET reminders = ch.reminder, last_reminded_at = now()
+	FROM chunk ch WHERE l.incident_id = $1 AND l.phase = 1 AND l.tenant_id = ch.tenant_id
+	RETURNING 1
+), ins AS (
+	INSERT INTO notices (incident_id, round, phase, tenant_id, contact_id, locale, content_hash, page)
+	SELECT $1, $2, NULL, tenant_id, contact_id, locale, content_hash, $9 + dense_rank() OVER (ORDER BY locale, content_hash, (rn - 1) / $8) - 1
+	FROM (SELECT chosen.*, row_number() OVER (PARTITION BY locale, content_hash ORDER BY tenant_id, contact_id) AS rn FROM chosen) x
+	ON CONFLICT DO NOTHING
+	RETURNING tenant_id, page
+)
+SELECT (SELECT max(tenant_id) FROM chunk), (SELECT count(*) FROM chunk), (SELECT count(*) FROM ins),
+       (SELECT count(DISTINCT tenant_id) FROM ins), (SELECT max(page) FROM ins), 0`
+
+var (
+	noticeChunk   = fmt.Sprintf(noticeChunkSQL, fmt.Sprintf(deliverableSQL, "false"))
+	reminderChunk = fmt.Sprintf(reminderChunkSQL, fmt.Sprintf(deliverableSQL, "($11 > 0 AND ch.reminder >= $11)"))
+)
+
+// PlanStep plans the next step of a pass: it creates the pass on its first call, writes
+// the outbox rows of up to Chunk tenants with one statement, and creates their
+// acknowledgement tokens (hashes only). The keyset cursor lives in the pass's row, so a
+// step retried after its answer was lost plans the next tenants and the pages it reports
+// cover both.
+func (s *Store) PlanStep(ctx context.Context, p PassPlan, secret []byte) (PassPlanned, error) {
+	var out PassPlanned
+	switch {
+	case p.PageSize < 1 || p.PageSize > 1000:
+		return out, fieldErr("page_size", "1 to 1000")
+	case p.Chunk < 1:
+		return out, fieldErr("chunk", "at least 1")
+	case p.Phase < 0 || (p.Phase == 0 && len(p.ReminderAfter) == 0):
+		return out, fieldErr("phase", "a phase number, or 0 with a reminder schedule")
 	}
-	var out RoundPlanned
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO notice_rounds (incident_id, round, kind, scope_version, content_hash)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, p.IncidentID, p.Round, p.Kind, p.ScopeVersion, p.ContentHash)
-		if err != nil {
-			return fmt.Errorf("plan round: %w", err)
+		var phase any
+		if p.Phase > 0 {
+			phase = p.Phase
 		}
-		if tag.RowsAffected() == 1 {
-			if _, err := tx.Exec(ctx, `
-				INSERT INTO notices (incident_id, round, tenant_id, contact_id, locale, page)
-				SELECT $1, $2, tenant_id, contact_id, locale,
-				       dense_rank() OVER (ORDER BY locale, (rn - 1) / $9) - 1
-				FROM (
-					SELECT c.tenant_id, c.id AS contact_id, l.locale,
-					       row_number() OVER (PARTITION BY l.locale ORDER BY c.tenant_id, c.id) AS rn
-					FROM scope_tenants st
-					JOIN tenants t ON t.id = st.tenant_id
-					JOIN contacts c ON c.tenant_id = st.tenant_id
-					CROSS JOIN LATERAL (SELECT CASE WHEN lower(left(coalesce(c.locale, t.locale), 2)) = ANY ($10)
-					                                THEN lower(left(coalesce(c.locale, t.locale), 2)) ELSE $11 END AS locale) l
-					WHERE st.incident_id = $1 AND st.version = $3
-					  AND ($4::boolean IS NULL OR st.partner_covered = $4)
-					  AND (NOT $5 OR NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.incident_id = $1 AND a.tenant_id = st.tenant_id))
-					  AND (NOT $8 OR NOT EXISTS (SELECT 1 FROM notices n JOIN notice_rounds r ON r.incident_id = n.incident_id AND r.round = n.round
-					                             WHERE n.incident_id = $1 AND n.tenant_id = st.tenant_id AND r.kind = $7 AND n.round <> $2))
-					  AND c.undeliverable_at IS NULL
-					  AND (c.kind = 'primary' OR $6 OR NOT EXISTS (
-					        SELECT 1 FROM contacts p WHERE p.tenant_id = c.tenant_id AND p.kind = 'primary' AND p.undeliverable_at IS NULL))
-				) chosen`,
-				p.IncidentID, p.Round, p.ScopeVersion, p.PartnerCovered, p.OnlyUnacked, p.Alternates, p.Kind, p.SkipAlreadyNotified,
-				p.PageSize, p.Locales, p.Fallback); err != nil {
-				return fmt.Errorf("plan outbox: %w", err)
-			}
+		if _, err := tx.Exec(ctx, `INSERT INTO notice_rounds (incident_id, round, kind, scope_version, phase)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, p.IncidentID, p.Pass, p.Kind, p.ScopeVersion, phase); err != nil {
+			return fmt.Errorf("start pass: %w", err)
+		}
+		var cursor string
+		if err := tx.QueryRow(ctx, `SELECT plan_cursor, planned_done, pages, planned FROM notice_rounds WHERE incident_id = $1 AND round = $2 FOR UPDATE`,
+			p.IncidentID, p.Pass).Scan(&cursor, &out.Done, &out.Pages, &out.Notices); err != nil {
+			return notFound(err)
+		}
+		if out.Done {
+			return nil
+		}
+		q := noticeChunk
+		args := []any{p.IncidentID, p.Pass, p.Phase, cursor, p.Locales, p.Fallback, p.Chunk, p.PageSize, out.Pages}
+		if p.Phase == 0 {
+			q = reminderChunk
+			args = append(args, reminderSeconds(p.ReminderAfter), p.EscalateFrom)
+		}
+		var last *string
+		var considered, notices int
+		var maxPage *int
+		if err := tx.QueryRow(ctx, q, args...).Scan(&last, &considered, &notices, &out.Tenants, &maxPage, &out.Unreachable); err != nil {
+			return fmt.Errorf("plan pass %d: %w", p.Pass, err)
+		}
+		base := out.Pages
+		if maxPage != nil {
+			out.Pages = *maxPage + 1
+		}
+		out.Notices += notices
+		out.Done = considered < p.Chunk
+		if last != nil {
+			cursor = *last
+		}
+		if notices > 0 {
 			if _, err := tx.Exec(ctx, `
 				INSERT INTO ack_tokens (token_hash, nonce, incident_id, tenant_id, expires_at)
-				SELECT sha256(convert_to(encode(hmac(convert_to($1 || ':' || tenant_id || ':' || encode(nonce, 'hex'), 'UTF8'), $3, 'sha256'), 'hex'), 'UTF8')),
-				       nonce, $1, tenant_id, now() + $4::interval
-				FROM (SELECT DISTINCT tenant_id FROM notices WHERE incident_id = $1 AND round = $2) n
+				SELECT sha256(convert_to(encode(hmac(convert_to($1 || ':' || tenant_id || ':' || encode(nonce, 'hex'), 'UTF8'), $4, 'sha256'), 'hex'), 'UTF8')),
+				       nonce, $1, tenant_id, now() + $5::interval
+				FROM (SELECT DISTINCT tenant_id FROM notices WHERE incident_id = $1 AND round = $2 AND page >= $3) n
 				CROSS JOIN LATERAL (SELECT uuid_send(gen_random_uuid()) AS nonce, n.tenant_id AS t) r
-				ON CONFLICT (incident_id, tenant_id) DO NOTHING`, p.IncidentID, p.Round, secret, p.TokenTTL); err != nil {
+				ON CONFLICT (incident_id, tenant_id) DO NOTHING`, p.IncidentID, p.Pass, base, secret, p.TokenTTL); err != nil {
 				return fmt.Errorf("create acknowledgement tokens: %w", err)
 			}
 		}
-		if err := tx.QueryRow(ctx, `SELECT count(*), count(DISTINCT tenant_id), coalesce(max(page) + 1, 0) FROM notices WHERE incident_id = $1 AND round = $2`,
-			p.IncidentID, p.Round).Scan(&out.Notices, &out.Tenants, &out.Pages); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE notice_rounds SET plan_cursor = $3, planned_done = $4, pages = $5, planned = $6
+			WHERE incident_id = $1 AND round = $2`, p.IncidentID, p.Pass, cursor, out.Done, out.Pages, out.Notices); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 1 {
-			if _, err := tx.Exec(ctx, `UPDATE notice_rounds SET planned = $3 WHERE incident_id = $1 AND round = $2`, p.IncidentID, p.Round, out.Notices); err != nil {
-				return err
-			}
-			_, err = AppendAudit(ctx, tx, AuditEntry{IncidentID: p.IncidentID, Actor: "system", Action: "round.planned", Detail: map[string]any{
-				"round": p.Round, "kind": p.Kind, "notices": out.Notices, "tenants": out.Tenants, "pages": out.Pages, "content_hash": p.ContentHash}})
+		if !out.Done {
+			return nil
 		}
+		_, err := AppendAudit(ctx, tx, AuditEntry{IncidentID: p.IncidentID, Actor: "system", Action: "pass.planned", Detail: map[string]any{
+			"pass": p.Pass, "kind": p.Kind, "phase": p.Phase, "notices": out.Notices, "pages": out.Pages}})
 		return err
 	})
 	return out, err
@@ -142,6 +230,7 @@ type Recipient struct {
 // ClaimedPage is the part of a page still to send.
 type ClaimedPage struct {
 	Kind        string
+	Phase       int
 	ContentHash string
 	Locale      string
 	Recipients  []Recipient
@@ -150,30 +239,48 @@ type ClaimedPage struct {
 
 // ClaimPage marks the page's unsent notices as sending and returns them with what their
 // messages need. Notices claimed by an earlier attempt that SendGrid has since reported
-// (a webhook event exists) count as sent and are not sent again.
+// (a webhook event exists) count as sent and are not sent again; notices of tenants that
+// left the scope are cancelled.
 func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page int, secret []byte) (ClaimedPage, error) {
 	var cp ClaimedPage
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT kind, content_hash FROM notice_rounds WHERE incident_id = $1 AND round = $2`, incidentID, round).
-			Scan(&cp.Kind, &cp.ContentHash); err != nil {
+		var phase *int
+		if err := tx.QueryRow(ctx, `SELECT kind, phase FROM notice_rounds WHERE incident_id = $1 AND round = $2`, incidentID, round).
+			Scan(&cp.Kind, &phase); err != nil {
 			return notFound(err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE notices n SET status = 'sent', sent_at = coalesce(sent_at, now()), status_at = now()
+		if phase != nil {
+			cp.Phase = *phase
+		}
+		rows, err := tx.Query(ctx, `UPDATE notices n SET status = 'sent', sent_at = coalesce(sent_at, now()), status_at = now()
 			WHERE n.incident_id = $1 AND n.round = $2 AND n.page = $3 AND n.status = 'sending'
-			  AND EXISTS (SELECT 1 FROM delivery_events e WHERE e.notice_id = n.id)`, incidentID, round, page); err != nil {
+			  AND EXISTS (SELECT 1 FROM delivery_events e WHERE e.notice_id = n.id) RETURNING n.id`, incidentID, round, page)
+		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `
+		reported, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		if err := ledgerSent(ctx, tx, incidentID, reported); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE notices n SET status = 'cancelled', status_at = now(), last_error = 'tenant left the scope'
+			FROM ledger l WHERE n.incident_id = $1 AND n.round = $2 AND n.page = $3 AND n.status IN ('pending', 'sending')
+			  AND l.incident_id = $1 AND l.phase = coalesce(n.phase, 1) AND l.tenant_id = n.tenant_id AND l.removed_at IS NOT NULL`,
+			incidentID, round, page); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `
 			WITH claimed AS (
 				UPDATE notices SET status = 'sending', attempts = attempts + 1, claimed_at = now()
 				WHERE incident_id = $1 AND round = $2 AND page = $3 AND status IN ('pending', 'sending')
-				RETURNING id, tenant_id, contact_id, locale)
-			SELECT cl.id, cl.tenant_id, t.name, c.email, c.name, st.deadline, tok.nonce, cl.locale
+				RETURNING id, tenant_id, contact_id, locale, content_hash, phase)
+			SELECT cl.id, cl.tenant_id, t.name, c.email, c.name, l.deadline, tok.nonce, cl.locale, cl.content_hash
 			FROM claimed cl
-			JOIN notice_rounds r ON r.incident_id = $1 AND r.round = $2
 			JOIN tenants t ON t.id = cl.tenant_id
 			JOIN contacts c ON c.id = cl.contact_id
-			JOIN scope_tenants st ON st.incident_id = $1 AND st.version = r.scope_version AND st.tenant_id = cl.tenant_id
+			JOIN ledger l ON l.incident_id = $1 AND l.phase = coalesce(cl.phase, 1) AND l.tenant_id = cl.tenant_id
 			JOIN ack_tokens tok ON tok.incident_id = $1 AND tok.tenant_id = cl.tenant_id
 			ORDER BY cl.id`, incidentID, round, page)
 		if err != nil {
@@ -183,7 +290,7 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 		for rows.Next() {
 			var r Recipient
 			var nonce []byte
-			if err := rows.Scan(&r.NoticeID, &r.TenantID, &r.TenantName, &r.Email, &r.Name, &r.Deadline, &nonce, &cp.Locale); err != nil {
+			if err := rows.Scan(&r.NoticeID, &r.TenantID, &r.TenantName, &r.Email, &r.Name, &r.Deadline, &nonce, &cp.Locale, &cp.ContentHash); err != nil {
 				return err
 			}
 			r.Token = AckToken(secret, incidentID, r.TenantID, nonce)
@@ -192,23 +299,61 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `SELECT count(*) FROM notices WHERE incident_id = $1 AND round = $2 AND page = $3 AND status NOT IN ('pending', 'sending')`,
+		return tx.QueryRow(ctx, `SELECT count(*) FROM notices WHERE incident_id = $1 AND round = $2 AND page = $3 AND status NOT IN ('pending', 'sending', 'cancelled')`,
 			incidentID, round, page).Scan(&cp.AlreadySent)
 	})
 	return cp, err
 }
 
-// MarkSent records SendGrid's message id for notices it accepted.
-func (s *Store) MarkSent(ctx context.Context, ids []int64, messageID string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE notices SET status = 'sent', provider_message_id = $2, sent_at = now(), status_at = now(), last_error = NULL
-		WHERE id = ANY ($1) AND status IN ('pending', 'sending')`, ids, messageID)
-	return err
+// ledgerSent records in the ledger that the notices ids reached SendGrid: their
+// tenants' phases are notified (unless a bounce says otherwise later).
+func ledgerSent(ctx context.Context, q Querier, incidentID string, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := q.Exec(ctx, `UPDATE ledger l SET first_sent_at = coalesce(l.first_sent_at, x.sent_at), satisfied_at = coalesce(l.satisfied_at, x.sent_at),
+			failed_at = NULL, last_error = NULL, unreachable_at = NULL
+		FROM (SELECT phase, tenant_id, min(sent_at) AS sent_at FROM notices
+		      WHERE id = ANY ($2) AND phase IS NOT NULL AND status IN ('sent', 'delivered', 'deferred') GROUP BY phase, tenant_id) x
+		WHERE l.incident_id = $1 AND l.phase = x.phase AND l.tenant_id = x.tenant_id`, incidentID, ids)
+	if err != nil {
+		return fmt.Errorf("ledger: record sent: %w", err)
+	}
+	return nil
 }
 
-// MarkFailed records a permanent failure for notices SendGrid refused.
-func (s *Store) MarkFailed(ctx context.Context, ids []int64, reason string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE notices SET status = 'failed', last_error = $2, status_at = now()
-		WHERE id = ANY ($1) AND status IN ('pending', 'sending')`, ids, reason)
+// MarkSent records SendGrid's message id for notices it accepted, and their tenants as
+// notified in the ledger.
+func (s *Store) MarkSent(ctx context.Context, incidentID string, ids []int64, messageID string) error {
+	return s.WithTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE notices SET status = 'sent', provider_message_id = $2, sent_at = now(), status_at = now(), last_error = NULL
+			WHERE id = ANY ($1) AND status IN ('pending', 'sending')`, ids, messageID); err != nil {
+			return err
+		}
+		return ledgerSent(ctx, tx, incidentID, ids)
+	})
+}
+
+// MarkFailed records a permanent failure for notices SendGrid refused; their tenants stay
+// owed, marked with the error.
+func (s *Store) MarkFailed(ctx context.Context, incidentID string, ids []int64, reason string) error {
+	return s.WithTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE notices SET status = 'failed', last_error = $2, status_at = now()
+			WHERE id = ANY ($1) AND status IN ('pending', 'sending')`, ids, reason); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE ledger l SET failed_at = now(), last_error = $3
+			FROM (SELECT DISTINCT phase, tenant_id FROM notices WHERE id = ANY ($2) AND phase IS NOT NULL) x
+			WHERE l.incident_id = $1 AND l.phase = x.phase AND l.tenant_id = x.tenant_id AND l.satisfied_at IS NULL`, incidentID, ids, reason)
+		return err
+	})
+}
+
+// ReleaseClaims puts notices an attempt claimed but SendGrid answered with a temporary
+// error back to pending, so the next attempt sends them and nothing counts them in doubt.
+func (s *Store) ReleaseClaims(ctx context.Context, ids []int64, reason string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE notices SET status = 'pending', last_error = $2, status_at = now()
+		WHERE id = ANY ($1) AND status = 'sending'`, ids, reason)
 	return err
 }
 

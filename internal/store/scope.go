@@ -15,6 +15,8 @@ type ScopeResult struct {
 	PartnerCovered int            `json:"partner_covered"`
 	ByCountry      map[string]int `json:"by_country"`
 	Earliest       time.Time      `json:"earliest_deadline"`
+	Added          int            `json:"added"`   // tenants new to the ledger with this version
+	Removed        int            `json:"removed"` // tenants the ledger no longer owes
 }
 
 // ResolveScope writes a new scope snapshot version for incident id from criteria with one
@@ -81,14 +83,21 @@ func (s *Store) ResolveScope(ctx context.Context, id string, c ScopeCriteria, ac
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE scope_snapshots SET tenant_count = $3 WHERE incident_id = $1 AND version = $2`, id, res.Version, res.Total); err != nil {
+		if res.Total > 0 {
+			if res.Added, res.Removed, err = syncLedger(ctx, tx, id, res.Version, actor); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE scope_snapshots SET tenant_count = $3, added = $4, removed = $5 WHERE incident_id = $1 AND version = $2`,
+			id, res.Version, res.Total, res.Added, res.Removed); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE incidents SET scope_criteria = $2, updated_at = now() WHERE id = $1`, id, c); err != nil {
 			return err
 		}
 		_, err = AppendAudit(ctx, tx, AuditEntry{IncidentID: id, Actor: actor, Action: "scope.resolved", Detail: map[string]any{
-			"version": res.Version, "tenants": res.Total, "partner_covered": res.PartnerCovered, "by_country": res.ByCountry}})
+			"version": res.Version, "tenants": res.Total, "partner_covered": res.PartnerCovered, "by_country": res.ByCountry,
+			"added": res.Added, "removed": res.Removed}})
 		return err
 	})
 	return res, err
