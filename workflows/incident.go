@@ -245,8 +245,15 @@ func (w *incident) reconcile(ctx workflow.Context) (step, []int, error) {
 }
 
 func (w *incident) refreshLedger(ctx workflow.Context) error {
-	return workflow.ExecuteActivity(w.act(ctx), acts.Ledger, activities.LedgerInput{IncidentID: w.in.IncidentID, ReminderAfter: w.t.ReminderAfter}).
-		Get(ctx, &w.s.Ledger)
+	// Decoded into a fresh value: decoding over the old one would keep fields the new
+	// answer omits (an empty list of plannable phases, say).
+	var l activities.LedgerSummary
+	if err := workflow.ExecuteActivity(w.act(ctx), acts.Ledger, activities.LedgerInput{IncidentID: w.in.IncidentID, ReminderAfter: w.t.ReminderAfter}).
+		Get(ctx, &l); err != nil {
+		return err
+	}
+	w.s.Ledger = l
+	return nil
 }
 
 // release releases what the ledger owes under an approved (hash, scope version) and
