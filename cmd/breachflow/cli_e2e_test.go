@@ -17,8 +17,8 @@ import (
 
 // TestIncidentThroughTheCLI drives a whole incident through the CLI against a running
 // dev stack: declare from the example file, assess, scope, two approvals by two keys,
-// partner confirmation with a partner key, notices in the mail sink, a tenant's
-// acknowledgement by following its link, show, close.
+// partner confirmation with a partner key, notices in the mail sink, scope versions and
+// the tenant ledger, a tenant's acknowledgement by following its link, show, retry, close.
 func TestIncidentThroughTheCLI(t *testing.T) {
 	d := startDev(t, 30)
 	ctx := context.Background()
@@ -85,6 +85,43 @@ func TestIncidentThroughTheCLI(t *testing.T) {
 		return err == nil && strings.Contains(out, `"stage":"tracking"`)
 	}, time.Minute, 200*time.Millisecond)
 
+	// Progress is the ledger's, in tenants: every tenant notified, none owed.
+	var show string
+	require.Eventually(t, func() bool {
+		show, _ = as(rita, "incident", "show", id)
+		return strings.Contains(show, "30 in scope, 30 released, 30 notified")
+	}, 30*time.Second, 200*time.Millisecond, "%s", show)
+	require.Contains(t, show, "[####################] 30/30")
+	require.NotContains(t, show, "still owed")
+
+	versions := strings.Split(strings.TrimSpace(must(rita, "incident", "scope", id, "--versions")), "\n")
+	require.Len(t, versions, 2, "a header and version 1")
+	require.Equal(t, []string{"1", "30", "+30", "-0"}, strings.Fields(versions[1])[:4])
+	var diff struct {
+		AddedCount   int      `json:"added_count"`
+		RemovedCount int      `json:"removed_count"`
+		Added        []string `json:"added"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(must(rita, "incident", "scope", id, "--diff", "1..1", "--json")), &diff))
+	require.Zero(t, diff.AddedCount+diff.RemovedCount)
+	require.Empty(t, diff.Added)
+	_, err = as(rita, "incident", "scope", id, "--diff", "1..9")
+	require.ErrorContains(t, err, "404")
+	_, err = as(rita, "incident", "scope", id, "--diff", "1..9", "--services", "devicecare")
+	require.ErrorContains(t, err, "take no criteria")
+
+	var ledger struct {
+		Tenants []struct {
+			TenantID string `json:"tenant_id"`
+			State    string `json:"state"`
+		} `json:"tenants"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(must(rita, "incident", "tenants", id, "--json")), &ledger))
+	require.Len(t, ledger.Tenants, 30)
+	for _, ts := range ledger.Tenants {
+		require.Contains(t, []string{"notified", "delivered"}, ts.State, ts.TenantID)
+	}
+
 	// Follow the acknowledgement link of one tenant's notice.
 	link := ackLink(t, d.sinkURL)
 	for range 2 {
@@ -93,14 +130,20 @@ func TestIncidentThroughTheCLI(t *testing.T) {
 		resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 	}
-	require.Contains(t, must(rita, "incident", "show", id), "0 acknowledged", "GET acknowledges nothing")
+	require.Contains(t, must(rita, "incident", "show", id), "acknowledged 0 of 30 tenants", "GET acknowledges nothing")
 	resp, err := http.PostForm(link, url.Values{})
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	show := must(rita, "incident", "show", id)
-	require.Contains(t, show, "30 notified of 30, 1 acknowledged")
+	show = must(rita, "incident", "show", id)
+	require.Contains(t, show, "acknowledged 1 of 30 tenants")
 	require.Contains(t, show, "partner     devicecare: confirmed")
+	require.NotContains(t, show, "still owed")
+	open := must(rita, "incident", "tenants", id, "--open", "--limit", "100")
+	require.Len(t, strings.Split(strings.TrimSpace(open), "\n"), 1+29, "a header and the 29 tenants yet to acknowledge:\n%s", open)
+
+	// A retry with nothing owed sends nothing again.
+	require.Contains(t, must(rita, "incident", "retry", id), "retry requested; stage ")
 
 	_, err = as(rita, "incident", "close", id)
 	require.ErrorContains(t, err, "reason", "closing with tenants unacknowledged needs a reason")
@@ -111,6 +154,18 @@ func TestIncidentThroughTheCLI(t *testing.T) {
 	}, 30*time.Second, 200*time.Millisecond)
 	out := must(rita, "incident", "watch", id)
 	require.Contains(t, out, "closed", "watch exits once the incident is closed")
+	require.Contains(t, out, "acknowledged [....................] 1/30")
+	var watched struct {
+		Incident struct {
+			Stage string `json:"stage"`
+		} `json:"incident"`
+		Ledger struct {
+			Acknowledged int `json:"acknowledged"`
+		} `json:"ledger"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(must(rita, "incident", "watch", id, "--json")), &watched))
+	require.Equal(t, "closed", watched.Incident.Stage)
+	require.Equal(t, 1, watched.Ledger.Acknowledged)
 }
 
 var ackRe = regexp.MustCompile(`http://[^\s"<\\]+/ack/[0-9a-f]{64}`)

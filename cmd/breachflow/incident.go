@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -73,27 +74,19 @@ func (a *app) incidentCmd() *cobra.Command {
 			return err
 		}
 		if asJSON || human == nil {
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), string(out))
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), string(bytes.TrimSpace(out)))
 			return err
 		}
 		return human(cmd.OutOrStdout(), out)
 	}
-	printStatus := func(w io.Writer, raw json.RawMessage) error {
+	status := func(w io.Writer, raw json.RawMessage) error {
 		var v struct {
 			Status workflows.Status `json:"status"`
 		}
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return err
 		}
-		st := v.Status
-		fmt.Fprintf(w, "stage %s", st.Stage)
-		if st.Scope.Version > 0 {
-			fmt.Fprintf(w, "; scope v%d: %d tenants (%d partner-covered)", st.Scope.Version, st.Scope.Total, st.Scope.PartnerCovered)
-		}
-		if st.ContentHash != "" {
-			fmt.Fprintf(w, "; draft %s; approvals %d", st.ContentHash, len(st.Approvers))
-		}
-		fmt.Fprintln(w)
+		printStatus(w, v.Status)
 		return nil
 	}
 
@@ -162,7 +155,7 @@ func (a *app) incidentCmd() *cobra.Command {
 
 	show := &cobra.Command{
 		Use:   "show ID",
-		Short: "Show an incident: stage, scope, approvals, partner, rounds, acknowledgements, deadlines",
+		Short: "Show an incident: stage, scope, approvals, partner, tenants notified and owed per phase, acknowledgements, alerts",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return call(cmd, http.MethodGet, "/v1/incidents/"+url.PathEscape(args[0]), nil, nil, func(w io.Writer, raw json.RawMessage) error {
@@ -170,7 +163,7 @@ func (a *app) incidentCmd() *cobra.Command {
 				if err := json.Unmarshal(raw, &v); err != nil {
 					return err
 				}
-				printIncident(w, v)
+				printIncident(w, v, time.Now())
 				return nil
 			})
 		},
@@ -186,17 +179,23 @@ func (a *app) incidentCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var lastAlert int64
 			for {
-				v, err := getIncident(cmd.Context(), c, args[0])
+				v, raw, err := getIncident(cmd.Context(), c, args[0])
 				if err != nil {
 					return err
 				}
 				if asJSON {
-					if err := json.NewEncoder(cmd.OutOrStdout()).Encode(v); err != nil {
+					// One compact answer a line, as the API gave it.
+					var line bytes.Buffer
+					if err := json.Compact(&line, raw); err != nil {
+						return err
+					}
+					if _, err := fmt.Fprintln(cmd.OutOrStdout(), line.String()); err != nil {
 						return err
 					}
 				} else {
-					printProgress(cmd.OutOrStdout(), v, time.Now())
+					lastAlert = printProgress(cmd.OutOrStdout(), v, time.Now(), lastAlert)
 				}
 				if v.Incident.Stage == store.StageClosed {
 					return nil
@@ -222,24 +221,55 @@ func (a *app) incidentCmd() *cobra.Command {
 				return errors.New("--reportable: required (true or false)")
 			}
 			return call(cmd, http.MethodPost, "/v1/incidents/"+url.PathEscape(args[0])+"/assessment", nil,
-				map[string]any{"reportable": reportable, "rationale": rationale}, printStatus)
+				map[string]any{"reportable": reportable, "rationale": rationale}, status)
 		},
 	}
 	assess.Flags().BoolVar(&reportable, "reportable", false, "whether the breach must be notified")
 	assess.Flags().StringVar(&rationale, "rationale", "", "why (kept in the audit log)")
 
 	var crit store.ScopeCriteria
-	var scopeFile string
+	var scopeFile, diff string
+	var versions bool
+	var diffLimit int
 	scope := &cobra.Command{
-		Use:   "scope ID [--services …] [--countries …] … | -f FILE",
-		Short: "Set or revise the affected-tenant criteria (none given: the declared criteria)",
+		Use:   "scope ID [--services …] [--countries …] … | -f FILE | --versions | --diff FROM..TO [--limit N]",
+		Short: "Set or revise the affected-tenant criteria (none given: the declared criteria); list or diff scope versions",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := apiClient()
-			if err != nil {
-				return err
-			}
 			id := url.PathEscape(args[0])
+			setting := scopeFile != "" || !crit.Empty() || len(crit.Exclude) > 0
+			switch {
+			case versions && diff != "":
+				return errors.New("--versions and --diff: give one of them")
+			case (versions || diff != "") && setting:
+				return errors.New("--versions and --diff read the scope: they take no criteria")
+			case cmd.Flags().Changed("limit") && diff == "":
+				return errors.New("--limit: only with --diff")
+			case versions:
+				return call(cmd, http.MethodGet, "/v1/incidents/"+id+"/scope/versions", nil, nil, func(w io.Writer, raw json.RawMessage) error {
+					var v struct {
+						Versions []store.ScopeVersion `json:"versions"`
+					}
+					if err := json.Unmarshal(raw, &v); err != nil {
+						return err
+					}
+					return printScopeVersions(w, v.Versions)
+				})
+			case diff != "":
+				from, to, err := parseDiff(diff)
+				if err != nil {
+					return err
+				}
+				q := url.Values{"from": {strconv.Itoa(from)}, "to": {strconv.Itoa(to)}, "limit": {strconv.Itoa(diffLimit)}}
+				return call(cmd, http.MethodGet, "/v1/incidents/"+id+"/scope/diff?"+q.Encode(), nil, nil, func(w io.Writer, raw json.RawMessage) error {
+					var d store.ScopeDiff
+					if err := json.Unmarshal(raw, &d); err != nil {
+						return err
+					}
+					printScopeDiff(w, d)
+					return nil
+				})
+			}
 			var body any = crit
 			switch {
 			case scopeFile != "":
@@ -248,16 +278,23 @@ func (a *app) incidentCmd() *cobra.Command {
 					return err
 				}
 				body = json.RawMessage(raw)
-			case crit.Empty() && len(crit.Exclude) == 0:
-				v, err := getIncident(cmd.Context(), c, args[0])
+			case !setting:
+				c, err := apiClient()
+				if err != nil {
+					return err
+				}
+				v, _, err := getIncident(cmd.Context(), c, args[0])
 				if err != nil {
 					return err
 				}
 				body = v.Incident.Scope
 			}
-			return call(cmd, http.MethodPost, "/v1/incidents/"+id+"/scope", nil, body, printStatus)
+			return call(cmd, http.MethodPost, "/v1/incidents/"+id+"/scope", nil, body, status)
 		},
 	}
+	scope.Flags().BoolVar(&versions, "versions", false, "list every scope version: tenants, added, removed, by whom, when")
+	scope.Flags().StringVar(&diff, "diff", "", "tenants added and removed between two versions, FROM..TO (e.g. 1..2)")
+	scope.Flags().IntVar(&diffLimit, "limit", 100, "with --diff: at most this many tenant ids of each kind")
 	scope.Flags().StringSliceVar(&crit.Services, "services", nil, "tenant services")
 	scope.Flags().StringSliceVar(&crit.Connectors, "connectors", nil, "third parties tenants share data with (apple-dep, google, jamf-pro, …)")
 	scope.Flags().StringSliceVar(&crit.Countries, "countries", nil, "ISO country codes")
@@ -280,7 +317,7 @@ func (a *app) incidentCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return call(cmd, http.MethodPost, "/v1/incidents/"+url.PathEscape(args[0])+"/draft", nil, json.RawMessage(raw), printStatus)
+			return call(cmd, http.MethodPost, "/v1/incidents/"+url.PathEscape(args[0])+"/draft", nil, json.RawMessage(raw), status)
 		},
 	}
 	draft.Flags().StringVarP(&draftFile, "file", "f", "", "notice draft (YAML or JSON)")
@@ -298,16 +335,21 @@ func (a *app) incidentCmd() *cobra.Command {
 			id := url.PathEscape(args[0])
 			h := hash
 			if h == "" {
-				v, err := getIncident(cmd.Context(), c, args[0])
+				v, _, err := getIncident(cmd.Context(), c, args[0])
 				if err != nil {
 					return err
 				}
-				if v.Status == nil || v.Status.ContentHash == "" {
+				switch {
+				case v.Status != nil && v.Status.ContentHash != "":
+					h = v.Status.ContentHash
+				case v.Status == nil && v.Incident.NoticeHash != "":
+					// The stored current draft; the workflow checks it again.
+					h = v.Incident.NoticeHash
+				default:
 					return errors.New("the incident has no notice draft to approve yet")
 				}
-				h = v.Status.ContentHash
 			}
-			return call(cmd, http.MethodPost, "/v1/incidents/"+id+"/approval", nil, map[string]string{"content_hash": h}, printStatus)
+			return call(cmd, http.MethodPost, "/v1/incidents/"+id+"/approval", nil, map[string]string{"content_hash": h}, status)
 		},
 	}
 	approve.Flags().StringVar(&hash, "hash", "", "content hash being approved")
@@ -318,17 +360,17 @@ func (a *app) incidentCmd() *cobra.Command {
 		Short: "Release the partner gate without the partner's confirmation",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd, http.MethodPost, "/v1/incidents/"+url.PathEscape(args[0])+"/override", nil, map[string]string{"justification": justification}, printStatus)
+			return call(cmd, http.MethodPost, "/v1/incidents/"+url.PathEscape(args[0])+"/override", nil, map[string]string{"justification": justification}, status)
 		},
 	}
 	override.Flags().StringVar(&justification, "justification", "", "why (kept in the audit log)")
 
 	followup := &cobra.Command{
 		Use:   "followup ID",
-		Short: "Send the current notice again, marked as an update, to every tenant in scope",
+		Short: "Open an update phase: the current notice, marked as an update, owed again to every tenant in scope",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd, http.MethodPost, "/v1/incidents/"+url.PathEscape(args[0])+"/followup", nil, map[string]any{}, printStatus)
+			return call(cmd, http.MethodPost, "/v1/incidents/"+url.PathEscape(args[0])+"/followup", nil, map[string]any{}, status)
 		},
 	}
 
@@ -338,91 +380,83 @@ func (a *app) incidentCmd() *cobra.Command {
 		Short: "Close the incident (a reason is needed unless every tenant acknowledged)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd, http.MethodPost, "/v1/incidents/"+url.PathEscape(args[0])+"/close", nil, map[string]string{"reason": reason}, printStatus)
+			return call(cmd, http.MethodPost, "/v1/incidents/"+url.PathEscape(args[0])+"/close", nil, map[string]string{"reason": reason}, status)
 		},
 	}
 	closeCmd.Flags().StringVar(&reason, "reason", "", "why")
 
-	cmd.AddCommand(declare, list, show, watch, assess, scope, draft, approve, override, followup, closeCmd)
+	retry := &cobra.Command{
+		Use:   "retry ID",
+		Short: "Send now what the ledger says is still owed and released (what was sent is not sent again)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return call(cmd, http.MethodPost, "/v1/incidents/"+url.PathEscape(args[0])+"/retry", nil, map[string]any{}, func(w io.Writer, raw json.RawMessage) error {
+				fmt.Fprint(w, "retry requested; ")
+				return status(w, raw)
+			})
+		},
+	}
+
+	var tenantsOpen bool
+	var tenantsPhase, tenantsLimit int
+	tenants := &cobra.Command{
+		Use:   "tenants ID [--open] [--phase N] [--limit N]",
+		Short: "The ledger, one line per tenant: state, deadline, notices, acknowledgement, last error",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q := url.Values{}
+			if cmd.Flags().Changed("phase") {
+				q.Set("phase", strconv.Itoa(tenantsPhase))
+			}
+			if tenantsOpen {
+				q.Set("open", "true")
+			}
+			q.Set("limit", strconv.Itoa(tenantsLimit))
+			return call(cmd, http.MethodGet, "/v1/incidents/"+url.PathEscape(args[0])+"/tenants?"+q.Encode(), nil, nil, func(w io.Writer, raw json.RawMessage) error {
+				var v struct {
+					Tenants []store.TenantStatus `json:"tenants"`
+				}
+				if err := json.Unmarshal(raw, &v); err != nil {
+					return err
+				}
+				return printTenants(w, v.Tenants, tenantsLimit)
+			})
+		},
+	}
+	tenants.Flags().BoolVar(&tenantsOpen, "open", false, "only tenants in scope that have not acknowledged, earliest deadline first")
+	tenants.Flags().IntVar(&tenantsPhase, "phase", 1, "notice phase (1 is the initial notice)")
+	tenants.Flags().IntVar(&tenantsLimit, "limit", 100, "how many")
+
+	cmd.AddCommand(declare, list, show, watch, assess, scope, draft, approve, override, followup, retry, tenants, closeCmd)
 	return cmd
 }
 
-// getIncident reads one incident's view.
-func getIncident(ctx context.Context, c *client.Client, id string) (api.IncidentView, error) {
+// parseDiff reads FROM..TO, two scope version numbers.
+func parseDiff(s string) (from, to int, err error) {
+	a, b, ok := strings.Cut(s, "..")
+	if ok {
+		from, err = strconv.Atoi(a)
+	}
+	if ok && err == nil {
+		to, err = strconv.Atoi(b)
+	}
+	if !ok || err != nil || from < 1 || to < 1 {
+		return 0, 0, fmt.Errorf("--diff %q: want FROM..TO, two scope version numbers such as 1..2", s)
+	}
+	return from, to, nil
+}
+
+// getIncident reads one incident's view, decoded and as the API answered it.
+func getIncident(ctx context.Context, c *client.Client, id string) (api.IncidentView, json.RawMessage, error) {
+	var raw json.RawMessage
 	var v api.IncidentView
-	err := c.Do(ctx, http.MethodGet, "/v1/incidents/"+url.PathEscape(id), nil, nil, &v)
-	return v, err
-}
-
-func printIncident(w io.Writer, v api.IncidentView) {
-	i := v.Incident
-	fmt.Fprintf(w, "%s  %s\n", i.ID, i.Title)
-	fmt.Fprintf(w, "  stage       %s\n  severity    %s\n  aware at    %s\n", i.Stage, i.Severity, i.AwareAt.UTC().Format(time.RFC3339))
-	if i.Reportable != nil {
-		fmt.Fprintf(w, "  reportable  %t (%s)\n", *i.Reportable, i.Rationale)
+	if err := c.Do(ctx, http.MethodGet, "/v1/incidents/"+url.PathEscape(id), nil, nil, &raw); err != nil {
+		return v, nil, err
 	}
-	if st := v.Status; st != nil {
-		if st.Scope.Version > 0 {
-			fmt.Fprintf(w, "  scope       v%d: %d tenants, %d covered by the partner\n", st.Scope.Version, st.Scope.Total, st.Scope.PartnerCovered)
-		}
-		if st.ContentHash != "" {
-			fmt.Fprintf(w, "  notice      %s\n  approvals   %s\n", st.ContentHash, strings.Join(st.Approvers, ", "))
-		}
-		if st.Partner.Name != "" {
-			fmt.Fprintf(w, "  partner     %s: %s\n", st.Partner.Name, orDash(st.Partner.Status))
-		}
-		if st.CloseReason != "" {
-			fmt.Fprintf(w, "  closed      %s\n", st.CloseReason)
-		}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, nil, fmt.Errorf("decode incident: %w", err)
 	}
-	for _, r := range v.Rounds {
-		fmt.Fprintf(w, "  round %-3d   %-10s planned %d, sent %d, delivered %d, bounced %d, dropped %d, failed %d\n",
-			r.Round, r.Kind, r.Planned, r.Sent, r.Delivered, r.Bounced, r.Dropped, r.Failed)
-	}
-	if a := v.Acks; a != nil {
-		fmt.Fprintf(w, "  tenants     %d notified of %d, %d acknowledged\n", a.Notified, a.Tenants, a.Acknowledged)
-		fmt.Fprintf(w, "  deadlines   %d met, %d missed", a.DeadlinesMet, a.DeadlinesMiss)
-		if !a.EarliestUnmet.IsZero() {
-			fmt.Fprintf(w, ", earliest open %s", a.EarliestUnmet.UTC().Format(time.RFC3339))
-		}
-		fmt.Fprintln(w)
-	}
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-// bar draws n of total as a 20-cell bar.
-func bar(n, total int) string {
-	if total <= 0 {
-		return "[" + strings.Repeat(" ", 20) + "]"
-	}
-	full := min(20, n*20/total)
-	return "[" + strings.Repeat("#", full) + strings.Repeat(".", 20-full) + "]"
-}
-
-func printProgress(w io.Writer, v api.IncidentView, now time.Time) {
-	planned, sent, delivered := 0, 0, 0
-	for _, r := range v.Rounds {
-		if r.Kind == store.RoundInitial {
-			planned += r.Planned
-			sent += r.Sent
-			delivered += r.Delivered
-		}
-	}
-	line := fmt.Sprintf("%s  %-14s sent %s %d/%d  delivered %s %d/%d", now.Format("15:04:05"), v.Incident.Stage,
-		bar(sent, planned), sent, planned, bar(delivered, planned), delivered, planned)
-	if a := v.Acks; a != nil {
-		line += fmt.Sprintf("  acked %s %d/%d", bar(a.Acknowledged, a.Tenants), a.Acknowledged, a.Tenants)
-		if !a.EarliestUnmet.IsZero() {
-			line += "  deadline in " + a.EarliestUnmet.Sub(now).Round(time.Minute).String()
-		}
-	}
-	fmt.Fprintln(w, line)
+	return v, raw, nil
 }
 
 func (a *app) partnerCmd() *cobra.Command {
