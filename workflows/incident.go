@@ -227,8 +227,8 @@ func (w *incident) reconcile(ctx workflow.Context) (step, []int, error) {
 	}
 	stage := StageTracking
 	switch {
-	case next == stepNotify:
-		stage = StageNotifying
+	case next == stepNotify || plannable:
+		stage = StageNotifying // tenants are owed and released: not yet notified
 	case l.Unreleased > 0 && s.Approved && s.Partner.Status == PartnerPending:
 		stage = StagePartnerReview
 	case l.Unreleased > 0:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,7 +22,8 @@ var ackLinkRe = regexp.MustCompile(`https?://[^\s"<]+/ack/[0-9a-f]{64}`)
 // TestBrowserIncident runs a whole incident in headless Chromium: a responder signs in
 // and declares through the form, assesses and scopes, two approvers approve, the partner
 // confirms on the partner page, a customer follows the link from the mail sink and
-// acknowledges, and the incident page shows it. A screenshot of each page is saved to
+// acknowledges, and the incident page and the list count it in tenants, with bars drawn
+// under the console's CSP. A screenshot of each page is saved to
 // artifacts/browser (not committed).
 func TestBrowserIncident(t *testing.T) {
 	chrome, err := exec.LookPath("chromium")
@@ -60,6 +62,13 @@ func TestBrowserIncident(t *testing.T) {
 	text := func(sel string) string {
 		t.Helper()
 		out, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
+		require.NoError(t, err, "read "+sel)
+		return out
+	}
+	// bar is how far a <progress> element draws, 0 to 1, as the browser computes it.
+	bar := func(sel string) float64 {
+		t.Helper()
+		out, err := chromedp.Run(ctx, chromedp.JavascriptAttribute[float64](css(sel), "position"))
 		require.NoError(t, err, "read "+sel)
 		return out
 	}
@@ -145,6 +154,9 @@ func TestBrowserIncident(t *testing.T) {
 	run("countries", chromedp.SetValue(css("#countries"), "DE, IT, FR, ES, AT, CH, BE, NL, IE, GB, US, MX"))
 	submit("scope", "#scope-submit", "Done: scope")
 	require.Equal(t, "12", text("#scope-total"))
+	require.Equal(t, "12", text("#tenants-1"))
+	require.Equal(t, "0", text("#released-1"), "nothing is released before two approvals")
+	require.Zero(t, bar("#bar-released-1"), "an empty bar draws empty")
 	run("incident page", shot("03-incident"))
 	signOut()
 
@@ -180,5 +192,28 @@ func TestBrowserIncident(t *testing.T) {
 
 	signIn("rita")
 	waitText(incURL, "#acked", func(s string) bool { return s == "1" })
+	waitText(incURL, "#delivered-1", func(s string) bool { return s == "12" })
+	require.Equal(t, "12", text("#notified-1"))
+	require.Equal(t, "0", text("#owed-1"))
+	require.Equal(t, "11", text("#open-count"))
+	require.Equal(t, 1.0, bar("#bar-notified-1"))
+	require.Equal(t, 1.0, bar("#bar-delivered-1"))
+	require.InDelta(t, 1.0/12, bar("#bar-acked"), 1e-6, "the bar draws one twelfth, not full")
+	require.Contains(t, text("#versions"), "v1")
+	// Under the console's CSP an inline style would be refused; nothing may need one.
+	styled, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("[style]").length`))
+	require.NoError(t, err)
+	require.Zero(t, styled, "elements with inline styles")
+	display, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("header .who form")).display`))
+	require.NoError(t, err)
+	require.Equal(t, "inline", display, "the sign-out form sits inline, styled from the style sheet")
 	run("final incident page", shot("07-incident-acked"))
+
+	// The incidents list counts the same tenants.
+	run("incidents list", chromedp.Navigate(s.url+"/console/"), chromedp.WaitVisible(css("#incidents")))
+	row := "#row-" + path.Base(incURL)
+	require.Equal(t, "12", text(row+" .scope"))
+	require.Equal(t, "12", text(row+" .notified"))
+	require.Equal(t, "1", text(row+" .acked"))
+	run("incidents list", shot("08-incidents"))
 }

@@ -6,7 +6,6 @@ package console
 
 import (
 	"embed"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,13 +46,25 @@ type Console struct {
 }
 
 var funcs = template.FuncMap{
-	"pct": func(n, total int) int {
-		if total <= 0 {
-			return 0
-		}
-		return min(100, n*100/total)
-	},
 	"join": func(s []string) string { return strings.Join(s, ", ") },
+	"bar": func(id, label string, value, maxV int) progressBar {
+		return progressBar{ID: id, Label: label, Value: value, Max: maxV}
+	},
+	// late: notified after the deadline, or still owed past it.
+	"late": func(met *bool) bool { return met != nil && !*met },
+	"ts": func(t *time.Time) string {
+		if t == nil {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+}
+
+// progressBar is one <progress> element: the CSP refuses inline styles, so a bar is
+// the element's value and max, drawn by the style sheet.
+type progressBar struct {
+	ID, Label  string
+	Value, Max int
 }
 
 // Handler returns the console's handler; mount it at /console/.
@@ -226,7 +237,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 
 type incidentRow struct {
 	ID, Title, Stage, Severity, TimeLeft string
-	Scope, Notified, Acked               int
+	Scope, Notified, Acked, Late         int
 	AtRisk                               bool
 }
 
@@ -257,23 +268,36 @@ func (c *Console) incidents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
+	reminders := c.API.Timing.WithDefaults().ReminderAfter
 	for _, inc := range list {
-		row := incidentRow{ID: inc.ID, Title: inc.Title, Stage: inc.Stage, Severity: inc.Severity, TimeLeft: "—"}
-		if v, err := c.API.View(r.Context(), inc.ID); err == nil && v.Status != nil {
-			row.Scope = v.Status.Scope.Total
-			if a := v.Acks; a != nil {
-				row.Notified, row.Acked = a.Notified, a.Acknowledged
-				if !a.EarliestUnmet.IsZero() && inc.Stage != store.StageClosed {
-					left := a.EarliestUnmet.Sub(now)
-					row.TimeLeft = left.Round(time.Minute).String()
-					// At risk: under a quarter of the time from awareness to the deadline is left.
-					row.AtRisk = left < a.EarliestUnmet.Sub(inc.AwareAt)/4
-				}
-			}
+		// The ledger is read, not the workflow: the list must not wait for a status query
+		// per incident, and it must show the counts when no worker answers.
+		l, err := c.Store.Ledger(r.Context(), inc.ID, now, reminders)
+		if err != nil {
+			c.fail(w, r, err)
+			return
 		}
-		d.Rows = append(d.Rows, row)
+		d.Rows = append(d.Rows, rowOf(inc, l, now))
 	}
 	c.render(w, r, http.StatusOK, "incidents", page{Title: "Incidents", Data: d})
+}
+
+// rowOf counts an incident for the list in tenants of its initial notice.
+func rowOf(inc store.Incident, l store.LedgerStats, now time.Time) incidentRow {
+	first := l.Initial()
+	row := incidentRow{ID: inc.ID, Title: inc.Title, Stage: inc.Stage, Severity: inc.Severity, TimeLeft: "—",
+		Scope: l.Tenants, Notified: first.Notified, Acked: l.Acknowledged, Late: first.Late}
+	if first.Earliest != nil && inc.Stage != store.StageClosed {
+		left := first.Earliest.Sub(now)
+		if left < 0 {
+			row.TimeLeft = "overdue by " + (-left).Round(time.Minute).String()
+		} else {
+			row.TimeLeft = left.Round(time.Minute).String()
+		}
+		// At risk: under a quarter of the time from awareness to the deadline is left.
+		row.AtRisk = left < first.Earliest.Sub(inc.AwareAt)/4
+	}
+	return row
 }
 
 func containsStr(list []string, v string) bool {
@@ -385,13 +409,24 @@ func fieldMsg(e api.Error) string {
 }
 
 type incidentData struct {
-	View      api.IncidentView
+	View     api.IncidentView
+	Versions []store.ScopeVersion
+	// Open lists initial-notice tenants in scope that have not acknowledged, earliest
+	// deadline first, at most openListed; OpenCount is how many there are in all.
+	Open      []store.TenantStatus
+	OpenCount int
 	Audit     []store.AuditRecord
-	Unacked   []store.TenantStatus
 	Notice    *notice.Rendered
 	Locales   []string
 	DraftJSON string
+	// Retry offers the retry action: the ledger holds released tenants still owed, or
+	// tenants a send failed for; RetryTenants counts the released ones still owed.
+	Retry        bool
+	RetryTenants int
 }
+
+// openListed bounds the open tenants the incident page lists; the CSV has them all.
+const openListed = 50
 
 func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, code int, fl *flash) {
 	ctx := r.Context()
@@ -401,14 +436,19 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, code int,
 		c.fail(w, r, err)
 		return
 	}
-	d := incidentData{View: v, Locales: notice.Locales()}
+	d := incidentData{View: v, Locales: notice.Locales(), OpenCount: v.Ledger.Tenants - v.Ledger.Acknowledged}
+	d.Retry, d.RetryTenants = retryable(v.Incident, v.Ledger)
 	if d.Audit, err = c.Store.AuditTrail(ctx, id); err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	if v.Status != nil && v.Status.Scope.Version > 0 {
-		err := c.Store.TenantStatuses(ctx, id, v.Status.Scope.Version, true, 50, func(ts store.TenantStatus) error {
-			d.Unacked = append(d.Unacked, ts)
+	if d.Versions, err = c.Store.ScopeVersions(ctx, id); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if v.Scope != nil {
+		err := c.Store.TenantStatuses(ctx, id, 1, true, openListed, time.Now(), func(ts store.TenantStatus) error {
+			d.Open = append(d.Open, ts)
 			return nil
 		})
 		if err != nil {
@@ -435,6 +475,18 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, code int,
 
 func (c *Console) incident(w http.ResponseWriter, r *http.Request) {
 	c.incidentPage(w, r, http.StatusOK, nil)
+}
+
+// retryable tells whether a retry would send anything (some phase owes released tenants
+// or holds tenants a send failed for, and the incident is not closed) and counts the
+// released tenants still owed.
+func retryable(inc store.Incident, l store.LedgerStats) (bool, int) {
+	ok, owed := false, 0
+	for _, p := range l.Phases {
+		owed += p.Plannable
+		ok = ok || p.Plannable > 0 || p.Failed > 0
+	}
+	return ok && inc.Stage != store.StageClosed, owed
 }
 
 // action runs one responder form through the same action as the API.
@@ -479,6 +531,8 @@ func (c *Console) action(w http.ResponseWriter, r *http.Request) {
 		_, err = c.API.Update(ctx, id, workflows.UpdateOverride, workflows.OverrideInput{Justification: f.Get("justification"), Actor: actor})
 	case "followup":
 		_, err = c.API.Update(ctx, id, workflows.UpdateFollowup, workflows.FollowupInput{Actor: actor})
+	case "retry":
+		_, err = c.API.Update(ctx, id, workflows.UpdateRetry, workflows.RetryInput{Actor: actor})
 	case "close":
 		_, err = c.API.Update(ctx, id, workflows.UpdateClose, workflows.CloseInput{Reason: f.Get("reason"), Actor: actor})
 	default:
@@ -495,43 +549,6 @@ func (c *Console) action(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/console/incidents/"+id+"?ok=Done:+"+name, http.StatusSeeOther)
-}
-
-// evidenceCSV streams who was told what and when, per tenant.
-func (c *Console) evidenceCSV(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	id := r.PathValue("id")
-	v, err := c.API.View(ctx, id)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	if v.Status == nil || v.Status.Scope.Version == 0 {
-		c.incidentPage(w, r, http.StatusConflict, &flash{"error", "No scope yet: nothing to export."})
-		return
-	}
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+id+`-tenants.csv"`)
-	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"tenant_id", "tenant_name", "country", "deadline", "notices", "first_notice_at", "content_hash", "delivered", "bounced_or_dropped", "acknowledged_at", "deadline_met"})
-	ts := func(t *time.Time) string {
-		if t == nil {
-			return ""
-		}
-		return t.UTC().Format(time.RFC3339)
-	}
-	err = c.Store.TenantStatuses(ctx, id, v.Status.Scope.Version, false, 0, func(s store.TenantStatus) error {
-		met := ""
-		if s.FirstSentAt != nil {
-			met = strconv.FormatBool(!s.FirstSentAt.After(s.Deadline))
-		}
-		return cw.Write([]string{s.TenantID, s.TenantName, s.Country, s.Deadline.UTC().Format(time.RFC3339), strconv.Itoa(s.Notices),
-			ts(s.FirstSentAt), s.ContentHash, strconv.Itoa(s.Delivered), strconv.Itoa(s.Bounced), ts(s.AcknowledgedAt), met})
-	})
-	cw.Flush()
-	if err != nil {
-		c.Logger.Error("export evidence", zap.String("incident_id", id), zap.Error(err))
-	}
 }
 
 type reviewItem struct {

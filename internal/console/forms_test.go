@@ -206,6 +206,7 @@ func TestFormsRejectBadInputVisiblyAndWriteNothing(t *testing.T) {
 		{"override", url.Values{"justification": {"partner unreachable"}}, 422, "no partner review is pending"},
 		{"close", url.Values{"reason": {""}}, 422, "reason"},
 		{"followup", url.Values{}, 422, "not allowed in stage"},
+		{"retry", url.Values{}, 422, "not allowed in stage"},
 	}
 	for _, f := range forms {
 		f.form.Set("csrf", tok)
@@ -215,6 +216,12 @@ func TestFormsRejectBadInputVisiblyAndWriteNothing(t *testing.T) {
 	}
 	_, a3 := counts(t, s)
 	require.Equal(t, a2, a3, "refused forms write nothing")
+
+	// Before any scope version there is no evidence to export.
+	code, body := b.get(page + "/tenants.csv")
+	require.Equal(t, http.StatusConflict, code)
+	require.Contains(t, flashOf(body), "No scope yet")
+	require.Contains(t, body, `id="no-scope"`)
 }
 
 var flashRe = regexp.MustCompile(`(?s)id="flash">(.*?)</div>`)

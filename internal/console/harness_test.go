@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -29,55 +30,73 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 // stack is the whole system in one test: PostgreSQL, in-process Temporal and a worker,
-// the mail sink with the real SendGrid client, the API and the console on one server.
+// the mail sink with the real SendGrid client and its signed delivery events, the API
+// and the console on one server.
 type stack struct {
 	st   *store.Store
 	sink *sink.Sink
 	url  string
 	keys map[string]string
+
+	ackSecret []byte
+	mailTo    string // the mail sink's URL
+	tq        string
+	worker    sdkworker.Worker
+}
+
+// stackOptions shapes a stack; the zero value but Tenants is the usual one.
+type stackOptions struct {
+	Tenants int
+	// Sink configures the mail sink; its webhook is always pointed at the API.
+	Sink sink.Config
+	// MailKey is the SendGrid API key the worker sends with (default SG.test).
+	MailKey string
 }
 
 func newStack(t *testing.T, nTenants int) *stack {
 	t.Helper()
+	return newStackWith(t, stackOptions{Tenants: nTenants})
+}
+
+func newStackWith(t *testing.T, opts stackOptions) *stack {
+	t.Helper()
 	ctx := context.Background()
 	st := testenv.Store(t)
-	testenv.Tenants(t, st, tenants.Options{Tenants: nTenants, ContactsPerTenant: 1, Seed: 3})
+	testenv.Tenants(t, st, tenants.Options{Tenants: opts.Tenants, ContactsPerTenant: 1, Seed: 3})
 	require.NoError(t, st.UpsertPartner(ctx, devenv.DemoPartner))
-
-	sk, err := sink.New(sink.Config{}, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sk.Close() })
-	sinkSrv := httptest.NewServer(sk.Handler())
-	t.Cleanup(sinkSrv.Close)
 
 	var handler http.Handler
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
 
-	sender, err := mail.NewSender(mail.Config{APIKey: "SG.test", BaseURL: sinkSrv.URL, FromEmail: "notices@provider.example"}, nil)
+	cfg := opts.Sink
+	cfg.WebhookURL = srv.URL + "/v1/webhooks/sendgrid"
+	sk, err := sink.New(cfg, nil)
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = sk.Close() })
+	sinkSrv := httptest.NewServer(sk.Handler())
+	t.Cleanup(sinkSrv.Close)
+
 	secret, err := st.AckSecret(ctx, "")
 	require.NoError(t, err)
-	acts := &activities.Activities{Store: st, Mail: sender, Logger: zap.NewNop(), Now: time.Now, PublicURL: srv.URL, AckSecret: secret}
-	tsrv := testenv.Temporal(t)
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	tq := "console-" + hex.EncodeToString(b)
-	w := sdkworker.New(tsrv.GetDefaultClient(), tq, sdkworker.Options{})
-	bfworker.Register(w, acts)
-	require.NoError(t, w.Start())
-	t.Cleanup(w.Stop)
+	s := &stack{st: st, sink: sk, url: srv.URL, keys: map[string]string{}, ackSecret: secret, mailTo: sinkSrv.URL,
+		tq: "console-" + hex.EncodeToString(b)}
+	s.startWorker(t, cmp.Or(opts.MailKey, "SG.test"))
 
+	tsrv := testenv.Temporal(t)
 	a := api.New(st, tsrv.GetDefaultClient(), zap.NewNop())
-	a.TaskQueue = tq
+	a.TaskQueue = s.tq
 	a.Timing = workflows.Timing{AckCheckInterval: 300 * time.Millisecond}
+	a.Webhook, err = mail.NewVerifier(sk.PublicKey())
+	require.NoError(t, err)
 	c := &console.Console{API: a, Store: st, Logger: zap.NewNop(), Secret: []byte("0123456789abcdef0123456789abcdef"), SinkURL: sinkSrv.URL}
 	mux := http.NewServeMux()
 	mux.Handle("/console/", c.Handler())
 	mux.Handle("/", a.Handler())
 	handler = mux
 
-	s := &stack{st: st, sink: sk, url: srv.URL, keys: map[string]string{}}
 	for name, role := range map[string]string{"rita": "responder", "alice": "approver", "bob": "approver", "dc": "partner:devicecare", "other": "partner:other"} {
 		key, _, err := st.CreateAPIKey(ctx, name, role, "test")
 		require.NoError(t, err)
@@ -85,3 +104,21 @@ func newStack(t *testing.T, nTenants int) *stack {
 	}
 	return s
 }
+
+// startWorker starts a worker on the stack's task queue that sends with the SendGrid
+// API key mailKey, as a restart with a new key would.
+func (s *stack) startWorker(t *testing.T, mailKey string) {
+	t.Helper()
+	sender, err := mail.NewSender(mail.Config{APIKey: mailKey, BaseURL: s.mailTo, FromEmail: "notices@provider.example", Timeout: 10 * time.Second}, nil)
+	require.NoError(t, err)
+	w := sdkworker.New(testenv.Temporal(t).GetDefaultClient(), s.tq, sdkworker.Options{})
+	bfworker.Register(w, &activities.Activities{Store: s.st, Mail: sender, Logger: zap.NewNop(), Now: time.Now, PublicURL: s.url,
+		AckSecret: s.ackSecret})
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop) // Stop is idempotent
+	s.worker = w
+}
+
+// stopWorker stops the worker: the workflows stay where they are and their status
+// queries go unanswered, as when the worker or Temporal is down.
+func (s *stack) stopWorker() { s.worker.Stop() }
