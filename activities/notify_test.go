@@ -65,23 +65,37 @@ func newFixture(t *testing.T, n int, apiKey string) *fixture {
 	require.NoError(t, st.SaveDraft(ctx, inc.ID, raw, hash, "alice"))
 	_, err = st.ResolveScope(ctx, inc.ID, store.ScopeCriteria{Services: []string{"compute", "object-storage", "managed-postgres", "identity", "email-relay", "backup", tenants.PartnerService}}, "alice")
 	require.NoError(t, err)
+	for _, who := range []string{"alice", "bob"} {
+		_, err = st.Approve(ctx, inc.ID, hash, 1, who)
+		require.NoError(t, err)
+	}
+	released, waiting, err := st.Release(ctx, inc.ID, hash, 1, "system")
+	require.NoError(t, err)
+	require.Equal(t, n, released)
+	require.Zero(t, waiting)
 
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
 	env.RegisterActivity(acts)
 	f := &fixture{st: st, sink: sk, acts: acts, env: env, id: inc.ID}
-	planned := f.plan(t, hash)
+	planned := f.plan(t)
 	require.Equal(t, n, planned.Notices)
+	require.True(t, planned.Done)
 	return f
 }
 
-func (f *fixture) plan(t *testing.T, hash string) store.RoundPlanned {
-	v, err := f.env.ExecuteActivity(f.acts.PlanRound, store.RoundPlan{IncidentID: f.id, Round: 1, Kind: store.RoundInitial, ScopeVersion: 1,
-		ContentHash: hash, PageSize: 1000, TokenTTL: time.Hour})
-	require.NoError(t, err)
-	var p store.RoundPlanned
-	require.NoError(t, v.Get(&p))
-	return p
+// plan plans pass 1 of phase 1 to the end, one step per 1,000 tenants.
+func (f *fixture) plan(t *testing.T) activities.PlanStepResult {
+	for {
+		v, err := f.env.ExecuteActivity(f.acts.PlanStep, activities.PlanStepInput{IncidentID: f.id, Pass: 1, Kind: store.RoundInitial, Phase: 1,
+			ScopeVersion: 1, Chunk: 1000, PageSize: 1000, TokenTTL: time.Hour})
+		require.NoError(t, err)
+		var p activities.PlanStepResult
+		require.NoError(t, v.Get(&p))
+		if p.Done {
+			return p
+		}
+	}
 }
 
 func (f *fixture) send(page int) (activities.SendPageResult, error) {
@@ -160,6 +174,10 @@ func TestServerErrorsAreRetryableAndSendNothingTwice(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1500, len(f.sink.Messages(sink.Query{Limit: sink.MaxListLimit}).Messages))
 	require.Equal(t, map[string]int{"sent": 1500}, f.statuses(t))
+	l, err := f.st.Ledger(context.Background(), f.id, time.Now(), nil)
+	require.NoError(t, err)
+	require.Equal(t, 1500, l.Initial().Notified)
+	require.Zero(t, l.Initial().Failed, "a temporary error leaves nothing failed once the retry went out")
 }
 
 func TestRateLimitWaitsForTheReset(t *testing.T) {
@@ -187,6 +205,12 @@ func TestRejectedKeyFailsWithoutRetry(t *testing.T) {
 	require.True(t, appErr.NonRetryable())
 	require.Equal(t, map[string]int{"failed": 10}, f.statuses(t))
 	require.Zero(t, len(f.sink.Messages(sink.Query{}).Messages))
+	// The tenants stay owed in the ledger, marked with SendGrid's answer.
+	l, err := f.st.Ledger(context.Background(), f.id, time.Now(), nil)
+	require.NoError(t, err)
+	require.Equal(t, 10, l.Initial().Owed)
+	require.Equal(t, 10, l.Initial().Failed)
+	require.Contains(t, l.Initial().LastError, "401")
 }
 
 func TestCrashAfterSendBeforeRecordIsReconciledFromEvents(t *testing.T) {
@@ -207,4 +231,7 @@ func TestCrashAfterSendBeforeRecordIsReconciledFromEvents(t *testing.T) {
 	require.Zero(t, r.Sent)
 	require.Equal(t, 20, len(f.sink.Messages(sink.Query{}).Messages))
 	require.Equal(t, map[string]int{"sent": 20}, f.statuses(t))
+	l, err := f.st.Ledger(ctx, f.id, time.Now(), nil)
+	require.NoError(t, err)
+	require.Equal(t, 20, l.Initial().Notified, "the events settle the ledger too")
 }

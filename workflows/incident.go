@@ -217,8 +217,9 @@ func (w *incident) reconcile(ctx workflow.Context) (step, []int, error) {
 	switch {
 	case plannable && (r.PassWanted || retryDue):
 		next = stepNotify
-	case l.RemindersDue > 0:
+	case l.RemindersDue > 0 && !now.Before(r.RemindAt):
 		next = stepRemind
+		r.RemindAt = now.Add(w.t.ReminderCoalesce)
 	case l.Tenants > 0 && l.Acknowledged >= l.Tenants && l.Unreleased == 0 && !plannable:
 		return stepClose, nil, nil
 	}
@@ -337,8 +338,10 @@ func (w *incident) wait(ctx workflow.Context) error {
 	}
 	due(r.FailuresAt)
 	due(r.RetryAt)
-	if s.Ledger.NextReminderAt != nil {
-		due(*s.Ledger.NextReminderAt)
+	if s.Ledger.RemindersDue > 0 {
+		due(r.RemindAt)
+	} else if s.Ledger.NextReminderAt != nil {
+		due(later(*s.Ledger.NextReminderAt, r.RemindAt))
 	}
 	if rv := r.Review; rv != nil && !rv.Decided && s.Partner.Status == PartnerPending {
 		if s.Partner.Reminded < len(w.t.PartnerReminders) {
@@ -428,6 +431,13 @@ func (w *incident) pass(ctx workflow.Context, kind string, phase int) error {
 		r.RetryAt, r.Retries = time.Time{}, 0
 	}
 	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func firstLine(s string) string {

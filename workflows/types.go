@@ -71,6 +71,7 @@ const (
 type Timing struct {
 	AckCheckInterval  time.Duration   `json:"ack_check_interval"`  // how often the ledger is reconciled when nothing else wakes the incident
 	ReminderAfter     []time.Duration `json:"reminder_after"`      // after a tenant was notified, per reminder
+	ReminderCoalesce  time.Duration   `json:"reminder_coalesce"`   // at most one reminder pass per this interval, for all tenants then due
 	EscalateFromRound int             `json:"escalate_from_round"` // reminder number (1-based) from which alternates get it too
 	PartnerResponse   time.Duration   `json:"partner_response"`    // the partner's response deadline
 	PartnerReminders  []float64       `json:"partner_reminders"`   // fractions of PartnerResponse at which to remind the partner
@@ -93,6 +94,9 @@ func (t Timing) WithDefaults() Timing {
 	if t.ReminderAfter == nil {
 		t.ReminderAfter = []time.Duration{48 * time.Hour, 96 * time.Hour, 168 * time.Hour}
 	}
+	if t.ReminderCoalesce <= 0 {
+		t.ReminderCoalesce = 15 * time.Minute
+	}
 	if t.EscalateFromRound <= 0 {
 		t.EscalateFromRound = 2
 	}
@@ -112,7 +116,7 @@ func (t Timing) WithDefaults() Timing {
 		t.RetryAfter = []time.Duration{5 * time.Minute, 15 * time.Minute}
 	}
 	if t.PlanChunk <= 0 {
-		t.PlanChunk = 2000
+		t.PlanChunk = 5000
 	}
 	if t.PageSize <= 0 || t.PageSize > 1000 {
 		t.PageSize = 1000
@@ -154,6 +158,8 @@ type Resume struct {
 	FailuresAt time.Time `json:"failures_at"`
 	RetryAt    time.Time `json:"retry_at"`
 	Retries    int       `json:"retries"`
+	// RemindAt is the earliest time of the next reminder pass.
+	RemindAt time.Time `json:"remind_at"`
 	// Alerted counts the tenants last alerted per deadline percentage and per kind, so
 	// an alert repeats only when more tenants are concerned.
 	Alerted map[string]int `json:"alerted"`
