@@ -7,7 +7,7 @@ STATICCHECK_VERSION ?= v0.8.2
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## Build the breachflow binary into bin/
@@ -31,6 +31,10 @@ lint: ## gofmt, go vet and staticcheck
 bench: ## Run the benchmarks that print the figures in the README
 	$(GO) test -run '^$$' -bench . -benchtime=1x ./internal/tenants/
 	$(GO) test -run '^$$' -bench SinkAccept -benchtime=20x ./internal/mail/sink/
+
+.PHONY: bench-notify
+bench-notify: ## One incident over 100,000 tenants × 3 contacts on the real stack: second approval to first and last notice accepted
+	BREACHFLOW_BENCH_TENANTS=$${BREACHFLOW_BENCH_TENANTS:-100000} $(GO) test -count=1 -run '^$$' -bench NotifyIncident -benchtime=1x -timeout 60m -v ./workflows/
 
 .PHONY: clean
 clean: ## Remove build output
