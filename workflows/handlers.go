@@ -130,8 +130,7 @@ func (w *incident) onScope(ctx workflow.Context, in ScopeInput) (*Status, error)
 			// The snapshot stays in the audit trail; the incident keeps its scope.
 			return fmt.Errorf("scope: no tenant matches these criteria (version %d is empty)", res.Version)
 		}
-		w.s.Scope = ScopeStatus{Version: res.Version, Total: res.Total, PartnerCovered: res.PartnerCovered, Added: res.Added,
-			Removed: res.Removed, Earliest: res.Earliest}
+		w.s.Scope = res
 		// Approvers approve the notice for a scope version: a new version needs new approvals.
 		w.s.Approved, w.s.Approvers = false, []string{}
 		if err := w.refreshLedger(ctx); err != nil {

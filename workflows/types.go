@@ -172,16 +172,6 @@ type Review struct {
 	Decided  bool      `json:"decided"`
 }
 
-// ScopeStatus counts the current scope version.
-type ScopeStatus struct {
-	Version        int       `json:"version"`
-	Total          int       `json:"total"`
-	PartnerCovered int       `json:"partner_covered"`
-	Added          int       `json:"added"`
-	Removed        int       `json:"removed"`
-	Earliest       time.Time `json:"earliest_deadline"`
-}
-
 // PartnerGate is the state of the partner gate.
 type PartnerGate struct {
 	Name         string        `json:"name,omitempty"`
@@ -201,7 +191,7 @@ type Status struct {
 	IncidentID   string                   `json:"incident_id"`
 	Stage        Stage                    `json:"stage"`
 	Reportable   *bool                    `json:"reportable,omitempty"`
-	Scope        ScopeStatus              `json:"scope"`
+	Scope        activities.ScopeResult   `json:"scope"`
 	ContentHash  string                   `json:"content_hash,omitempty"`
 	RejectedHash string                   `json:"rejected_hash,omitempty"`
 	Approvers    []string                 `json:"approvers"`

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/breachflow/breachflow/activities"
 	"github.com/breachflow/breachflow/internal/api"
 	"github.com/breachflow/breachflow/internal/store"
 	"github.com/breachflow/breachflow/workflows"
@@ -70,7 +71,7 @@ func TestPrintIncidentReportsOwedTenantsFromTheLedger(t *testing.T) {
 func TestPrintIncidentWithWorkflowStatus(t *testing.T) {
 	p := owedPhase()
 	p.Notified, p.Delivered, p.Owed, p.Plannable, p.Released, p.LastError, p.Earliest, p.Bounced, p.Failed = 30, 30, 0, 0, 30, "", nil, 0, 0
-	st := &workflows.Status{Stage: workflows.StageClosed, Scope: workflows.ScopeStatus{Version: 2, Total: 30, PartnerCovered: 4},
+	st := &workflows.Status{Stage: workflows.StageClosed, Scope: activities.ScopeResult{Version: 2, Total: 30, PartnerCovered: 4},
 		ContentHash: "sha256:current", Approvers: []string{"alice#3", "bob#4"},
 		Partner: workflows.PartnerGate{Name: "devicecare", Status: workflows.PartnerConfirmed}, CloseReason: "done"}
 	var out bytes.Buffer
@@ -178,7 +179,7 @@ func TestPrintProgressBeforeScoping(t *testing.T) {
 
 func TestPrintStatusSaysWhatIsOwed(t *testing.T) {
 	var out bytes.Buffer
-	st := workflows.Status{Stage: workflows.StageTracking, Scope: workflows.ScopeStatus{Version: 1, Total: 30}}
+	st := workflows.Status{Stage: workflows.StageTracking, Scope: activities.ScopeResult{Version: 1, Total: 30}}
 	st.Ledger.Owed, st.Ledger.LastError = 3, "sendgrid 401"
 	printStatus(&out, st)
 	require.Equal(t, "stage tracking; scope v1: 30 tenants (0 partner-covered); 3 tenant notices still owed (last error: sendgrid 401)\n", out.String())

@@ -55,9 +55,13 @@ func TestAcknowledgementLinks(t *testing.T) {
 	tenants := e.tenantIDs(t, 20)
 	_, err := e.st.Pool().Exec(ctx, `UPDATE tenants SET locale = CASE id WHEN $1 THEN 'it' ELSE 'en' END`, tenants[1])
 	require.NoError(t, err)
-	id, st := e.notifyIncident(t, "Device database exposure", 20)
-	require.Equal(t, 20, st.Scope.Total)
-	require.Equal(t, 20, st.Rounds[0].Sent)
+	id, v := e.notifyIncident(t, "Device database exposure", 20)
+	require.NotNil(t, v.Scope)
+	require.Equal(t, 20, v.Scope.Tenants)
+	require.Equal(t, 20, v.Ledger.Tenants)
+	require.Equal(t, 20, v.Ledger.Initial().Notified)
+	require.Zero(t, v.Ledger.Initial().Owed)
+	require.Zero(t, v.Ledger.Acknowledged)
 
 	token := e.ackToken(t, tenants[0])
 	page := "/ack/" + token
@@ -93,7 +97,7 @@ func TestAcknowledgementLinks(t *testing.T) {
 	after := e.must(t, http.StatusOK, "GET", page, keyNone, nil)
 	require.Contains(t, string(after.Body), "This notice was already acknowledged at")
 	require.NotContains(t, string(after.Body), "<form")
-	require.Equal(t, 1, e.waitFor(t, id, "acknowledgement counted", func(s workflows.Status) bool { return s.Acks.Acknowledged == 1 }).Acks.Acknowledged)
+	require.Equal(t, 1, e.view(t, id).Ledger.Acknowledged, "the incident counts the acknowledgement")
 
 	// The page speaks the tenant's language, and shows its name as text, not markup.
 	_, err = e.st.Pool().Exec(ctx, `UPDATE tenants SET name = '<script>alert(1)</script> & Co' WHERE id = $1`, tenants[1])

@@ -109,8 +109,13 @@ func (s *Server) View(ctx context.Context, id string) (IncidentView, error) {
 	if err != nil {
 		return v, err
 	}
-	if len(versions) > 0 {
-		v.Scope = &versions[len(versions)-1]
+	// The latest version that matched tenants: an empty one is refused by the workflow
+	// and kept only in the audit trail.
+	for i := len(versions) - 1; i >= 0; i-- {
+		if versions[i].Tenants > 0 {
+			v.Scope = &versions[i]
+			break
+		}
 	}
 	if v.Passes, err = s.Store.Rounds(ctx, inc.ID); err != nil {
 		return v, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/breachflow/breachflow/internal/api"
 	"github.com/breachflow/breachflow/internal/devenv"
 	"github.com/breachflow/breachflow/internal/store"
 	"github.com/breachflow/breachflow/internal/tenants"
@@ -67,7 +68,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 
 	// A live incident, in the assessing stage, that no request of the matrix moves on.
 	id := e.declare(t, declaration("Matrix incident", nil))
-	e.waitFor(t, id, "assessing", func(s workflows.Status) bool { return s.Stage == store.StageAssessing })
+	e.waitStage(t, id, workflows.StageAssessing)
 	// A devicecare review already decided: its partner (and admin) get 409, another partner 404.
 	decided, _, err := e.st.CreateIncident(ctx, "", store.Declaration{Title: "Decided review", Severity: "low",
 		AwareAt: time.Now().Add(-time.Hour), Partner: devenv.DemoPartner.Name}, "test", time.Now())
@@ -102,7 +103,15 @@ func TestAuthorizationMatrix(t *testing.T) {
 			body: map[string]any{}, want: http.StatusUnprocessableEntity},
 		"POST /v1/incidents/{id}/close": {roles: responders, path: "/v1/incidents/" + id + "/close",
 			body: map[string]any{}, want: http.StatusUnprocessableEntity},
-		"GET /v1/partner/reviews": {roles: []string{"partner"}, path: "/v1/partner/reviews", want: http.StatusOK},
+		// Nothing is scoped yet: a retry is refused, there are no versions to compare, and
+		// the ledger is empty.
+		"POST /v1/incidents/{id}/retry": {roles: responders, path: "/v1/incidents/" + id + "/retry",
+			body: map[string]any{}, want: http.StatusUnprocessableEntity},
+		"GET /v1/incidents/{id}/scope/versions": {roles: responders, path: "/v1/incidents/" + id + "/scope/versions", want: http.StatusOK},
+		"GET /v1/incidents/{id}/scope/diff": {roles: responders, path: "/v1/incidents/" + id + "/scope/diff?from=1&to=2",
+			want: http.StatusNotFound},
+		"GET /v1/incidents/{id}/tenants": {roles: responders, path: "/v1/incidents/" + id + "/tenants?open=true", want: http.StatusOK},
+		"GET /v1/partner/reviews":        {roles: []string{"partner"}, path: "/v1/partner/reviews", want: http.StatusOK},
 		"POST /v1/partner/reviews/{id}/decision": {roles: []string{"partner"}, path: fmt.Sprintf("/v1/partner/reviews/%d/decision", rv.ID),
 			body: map[string]string{"decision": "confirm", "content_hash": rv.ContentHash}, want: http.StatusConflict,
 			by: map[string]int{keyOther: http.StatusNotFound}},
@@ -175,6 +184,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	require.Equal(t, "confirmed", got.Status)
 	require.Equal(t, 1, e.count(t, `SELECT count(*) FROM api_keys WHERE revoked_at IS NULL AND name = 'matrix'`), "only admin created a key")
 	require.Equal(t, store.StageAssessing, e.view(t, id).Incident.Stage)
+	require.Zero(t, e.count(t, `SELECT count(*) FROM audit_log WHERE action = 'notice.retry_requested'`), "a refused retry is not recorded")
 
 	// Neither the log nor the audit trail carries a key.
 	logged := e.logged()
@@ -226,14 +236,22 @@ func TestPartnerKeysSeeAndDecideOnlyTheirReviews(t *testing.T) {
 	hash := drafted.Status.ContentHash
 	require.Len(t, hash, 64)
 	e.must(t, http.StatusOK, "POST", "/v1/incidents/"+id+"/assessment", keyResponder, map[string]any{"reportable": true, "rationale": "device data exposed"})
-	e.must(t, http.StatusOK, "POST", "/v1/incidents/"+id+"/scope", keyResponder, store.ScopeCriteria{Services: []string{tenants.PartnerService}})
+	e.must(t, http.StatusOK, "POST", "/v1/incidents/"+id+"/scope", keyResponder, store.ScopeCriteria{Services: []string{tenants.PartnerService, "compute"}})
 	e.must(t, http.StatusOK, "POST", "/v1/incidents/"+id+"/approval", keyApprover, map[string]string{"content_hash": hash})
 	e.must(t, http.StatusOK, "POST", "/v1/incidents/"+id+"/approval", keyApprover2, map[string]string{"content_hash": hash})
-	// The review is stored once the uncovered part is done with.
-	st := e.waitFor(t, id, "partner review", func(s workflows.Status) bool {
-		return s.Stage == store.StagePartnerReview && s.Partner.Status == "pending" && s.NotifiedParts["uncovered"]
+	// The scope holds tenants the partner covers and tenants it does not. The review is
+	// stored once the uncovered tenants are notified; the covered ones wait for it.
+	v := e.waitView(t, id, "partner review", func(v api.IncidentView) bool {
+		in := v.Ledger.Initial()
+		return v.Status != nil && v.Status.Stage == workflows.StagePartnerReview && v.Status.Partner.Status == workflows.PartnerPending &&
+			in.Released > 0 && in.Notified == in.Released
 	})
-	require.Positive(t, st.Scope.PartnerCovered)
+	covered := v.Status.Scope.PartnerCovered
+	require.Positive(t, covered)
+	require.Equal(t, v.Scope.Tenants, v.Ledger.Tenants)
+	require.Equal(t, v.Ledger.Tenants-covered, v.Ledger.Initial().Notified, "every uncovered tenant is notified")
+	require.Equal(t, covered, v.Ledger.Initial().Owed, "the covered tenants wait for the partner")
+	require.Zero(t, v.Ledger.Initial().Plannable, "nothing covered is released before the partner answers")
 
 	type review struct {
 		ID          int64           `json:"id"`
@@ -277,7 +295,9 @@ func TestPartnerKeysSeeAndDecideOnlyTheirReviews(t *testing.T) {
 	got, err := e.st.GetReview(ctx, mine[0].ID)
 	require.NoError(t, err)
 	require.Equal(t, "pending", got.Status)
-	require.Equal(t, "pending", e.view(t, id).Status.Partner.Status)
+	after := e.view(t, id)
+	require.Equal(t, workflows.PartnerPending, after.Status.Partner.Status)
+	require.Equal(t, covered, after.Ledger.Initial().Owed, "another partner's decision released nothing")
 	// Devicecare deciding the other partner's review is refused alike.
 	e.must(t, http.StatusNotFound, "POST", fmt.Sprintf("/v1/partner/reviews/%d/decision", otherReview.ID), keyDevicecare,
 		map[string]string{"decision": "confirm", "content_hash": otherReview.ContentHash})
@@ -296,7 +316,11 @@ func TestPartnerKeysSeeAndDecideOnlyTheirReviews(t *testing.T) {
 	require.True(t, strings.HasPrefix(got.DecidedBy, "partner-devicecare key#"), got.DecidedBy)
 	e.must(t, http.StatusConflict, "POST", decision, keyDevicecare, map[string]string{"decision": "confirm", "content_hash": hash})
 	require.Empty(t, reviews(keyDevicecare))
-	e.waitFor(t, id, "tracking", func(s workflows.Status) bool { return s.Stage == store.StageTracking })
+	done := e.waitFor(t, id, "tracking", func(s workflows.Status) bool { return s.Stage == workflows.StageTracking })
+	require.Equal(t, workflows.PartnerConfirmed, done.Partner.Status)
+	in := e.view(t, id).Ledger.Initial()
+	require.Equal(t, v.Ledger.Tenants, in.Notified, "the confirmation released the covered tenants")
+	require.Zero(t, in.Owed)
 }
 
 // TestAuthorizationHeaderForms: the bearer scheme is matched whatever its case (RFC 7235);

@@ -226,17 +226,32 @@ func (e *apiEnv) view(t *testing.T, id string) api.IncidentView {
 // waitFor polls the incident's workflow status until cond holds.
 func (e *apiEnv) waitFor(t *testing.T, id, what string, cond func(workflows.Status) bool) workflows.Status {
 	t.Helper()
+	return *e.waitView(t, id, what, func(v api.IncidentView) bool { return v.Status != nil && cond(*v.Status) }).Status
+}
+
+// waitView polls GET /v1/incidents/{id} until cond holds for the view.
+func (e *apiEnv) waitView(t *testing.T, id, what string, cond func(api.IncidentView) bool) api.IncidentView {
+	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
 		v := e.view(t, id)
-		if v.Status != nil && cond(*v.Status) {
-			return *v.Status
+		if cond(v) {
+			return v
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s; view %+v", what, v)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// waitStage waits until the incident is in stage both in its workflow's status and in
+// PostgreSQL: the workflow takes a stage before the activity that stores it returns.
+func (e *apiEnv) waitStage(t *testing.T, id string, stage workflows.Stage) api.IncidentView {
+	t.Helper()
+	return e.waitView(t, id, string(stage), func(v api.IncidentView) bool {
+		return v.Status != nil && v.Status.Stage == stage && v.Incident.Stage == string(stage)
+	})
 }
 
 // logged returns every log line of the API (message and fields) in one string.
@@ -298,16 +313,23 @@ func (e *apiEnv) tenantIDs(t *testing.T, n int) []string {
 var ackLinkRe = regexp.MustCompile(regexp.QuoteMeta(publicURL) + `/ack/([0-9a-f]{64})\b`)
 
 // notifyIncident declares an incident with its notice, assesses, scopes it to the first n
-// tenants and approves it with two approver keys, then waits for tracking.
-func (e *apiEnv) notifyIncident(t *testing.T, title string, n int) (string, workflows.Status) {
+// tenants and approves it with two approver keys, then waits for tracking and returns the
+// view then.
+func (e *apiEnv) notifyIncident(t *testing.T, title string, n int) (string, api.IncidentView) {
 	t.Helper()
 	id := e.declare(t, declaration(title, draftJSON(t, title)))
 	e.must(t, http.StatusOK, "POST", "/v1/incidents/"+id+"/assessment", keyResponder,
 		map[string]any{"reportable": true, "rationale": "personal data of the controllers' users exposed"})
 	e.must(t, http.StatusOK, "POST", "/v1/incidents/"+id+"/scope", keyResponder, store.ScopeCriteria{TenantIDs: e.tenantIDs(t, n)})
 	st := e.waitFor(t, id, "declared draft", func(s workflows.Status) bool { return s.ContentHash != "" })
-	e.must(t, http.StatusOK, "POST", "/v1/incidents/"+id+"/approval", keyApprover, map[string]string{"content_hash": st.ContentHash})
-	e.must(t, http.StatusOK, "POST", "/v1/incidents/"+id+"/approval", keyApprover2, map[string]string{"content_hash": st.ContentHash})
-	st = e.waitFor(t, id, "tracking", func(s workflows.Status) bool { return s.Stage == store.StageTracking })
-	return id, st
+	e.approveTwice(t, id, st.ContentHash)
+	return id, e.waitStage(t, id, workflows.StageTracking)
+}
+
+// approveTwice approves hash for the incident's current scope version with both approver keys.
+func (e *apiEnv) approveTwice(t *testing.T, id, hash string) {
+	t.Helper()
+	for _, key := range []string{keyApprover, keyApprover2} {
+		e.must(t, http.StatusOK, "POST", "/v1/incidents/"+id+"/approval", key, map[string]string{"content_hash": hash})
+	}
 }

@@ -345,9 +345,11 @@ func (s *Server) scopeDiff(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if r.URL.Query().Get("from") == "" || r.URL.Query().Get("to") == "" {
-		s.fail(w, r, &store.FieldError{Field: "from", Message: "from and to are required: two scope version numbers"})
-		return
+	for _, name := range []string{"from", "to"} {
+		if r.URL.Query().Get(name) == "" {
+			s.fail(w, r, &store.FieldError{Field: name, Message: "required: from and to are two scope version numbers"})
+			return
+		}
 	}
 	from, err := intParam(r, "from", 0, 1<<30)
 	if err == nil {
@@ -381,7 +383,15 @@ func (s *Server) tenantLedger(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	open := r.URL.Query().Get("open") == "true"
+	var open bool
+	switch r.URL.Query().Get("open") {
+	case "", "false":
+	case "true":
+		open = true
+	default:
+		s.fail(w, r, &store.FieldError{Field: "open", Message: "want true or false"})
+		return
+	}
 	list := []store.TenantStatus{}
 	if err := s.Store.TenantStatuses(r.Context(), inc.ID, phase, open, limit, time.Now(), func(ts store.TenantStatus) error {
 		list = append(list, ts)

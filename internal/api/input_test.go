@@ -150,7 +150,7 @@ func TestUpdatesRejectBadInput(t *testing.T) {
 	t.Parallel()
 	e := newAPIEnv(t, envOptions{Worker: true, Tenants: 5})
 	id := e.declare(t, declaration("Credential exposure", nil))
-	e.waitFor(t, id, "assessing", func(s workflows.Status) bool { return s.Stage == store.StageAssessing })
+	e.waitStage(t, id, workflows.StageAssessing)
 	inc := "/v1/incidents/" + id
 	common := func(field string) []badInput {
 		return []badInput{
@@ -278,6 +278,50 @@ func TestListIncidentsRejectsBadQueries(t *testing.T) {
 		require.Equal(t, field, r.Err(t).Field, q)
 	}
 	e.must(t, http.StatusOK, "GET", "/v1/incidents?stage=closed&limit=500&before=2030-01-01T00:00:00Z", keyResponder, nil)
+}
+
+// TestLedgerRoutesRejectBadQueries covers the query parameters of the scope diff and the
+// tenant ledger: each bad one is 400 naming it, before anything is looked up.
+func TestLedgerRoutesRejectBadQueries(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, envOptions{})
+	inc := "/v1/incidents/" + e.declare(t, declaration("Credential exposure", nil))
+	cases := map[string]string{
+		"/scope/diff":                             "from",
+		"/scope/diff?limit=5":                     "from",
+		"/scope/diff?from=0&to=1":                 "from",
+		"/scope/diff?from=-1&to=1":                "from",
+		"/scope/diff?from=one&to=1":               "from",
+		"/scope/diff?from=1.5&to=1":               "from",
+		"/scope/diff?from=%27%3B+DROP+TABLE&to=1": "from",
+		"/scope/diff?from=1&to=0":                 "to",
+		"/scope/diff?from=1&to=two":               "to",
+		"/scope/diff?from=1&to=99999999999":       "to",
+		"/scope/diff?from=1&to=2&limit=0":         "limit",
+		"/scope/diff?from=1&to=2&limit=100001":    "limit",
+		"/scope/diff?from=1&to=2&limit=all":       "limit",
+		"/tenants?phase=0":                        "phase",
+		"/tenants?phase=-1":                       "phase",
+		"/tenants?phase=first":                    "phase",
+		"/tenants?phase=1048577":                  "phase",
+		"/tenants?phase=1%27+OR+1%3D1":            "phase",
+		"/tenants?limit=0":                        "limit",
+		"/tenants?limit=100001":                   "limit",
+		"/tenants?open=true&limit=ten":            "limit",
+	}
+	for q, field := range cases {
+		r := e.do(t, "GET", inc+q, keyResponder, nil)
+		require.Equal(t, http.StatusBadRequest, r.Code, "%s: %s", q, r.Body)
+		got := r.Err(t)
+		require.Equal(t, "invalid", got.Code, q)
+		require.Equal(t, field, got.Field, q)
+		require.NotEmpty(t, got.Message, q)
+	}
+	// Good values go through: the cases failed for their own reason.
+	e.must(t, http.StatusOK, "GET", inc+"/tenants?phase=1&open=true&limit=100000", keyResponder, nil)
+	r := e.must(t, http.StatusNotFound, "GET", inc+"/scope/diff?from=1&to=2&limit=100000", keyResponder, nil)
+	require.Equal(t, "not_found", r.Err(t).Code, "no scope version yet")
+	require.NotContains(t, e.logged(), "request failed")
 }
 
 // hostile are strings that break code which builds SQL, HTML or shell lines by hand.

@@ -167,6 +167,16 @@ func TestOpenAPIListsExactlyWhatIsServed(t *testing.T) {
 	}
 	require.ElementsMatch(t, unsecuredRoutes, unsecured, "the routes outside the table")
 	require.NotEmpty(t, secured)
+	// The ledger's routes come from the table like every other: documented, secured, for responders.
+	for _, name := range []string{"POST /v1/incidents/{id}/retry", "GET /v1/incidents/{id}/scope/versions",
+		"GET /v1/incidents/{id}/scope/diff", "GET /v1/incidents/{id}/tenants"} {
+		require.Contains(t, secured, name)
+		method, path, _ := strings.Cut(name, " ")
+		require.ElementsMatch(t, []string{"responder", "approver"}, doc.Paths[path][strings.ToLower(method)].Roles, name)
+	}
+	retry := doc.Paths["/v1/incidents/{id}/retry"]["post"].RequestBody.Content["application/json"].Schema
+	require.Equal(t, "object", retry.Type)
+	require.Empty(t, retry.Properties, "a retry takes an empty object")
 	declare := doc.Paths["/v1/incidents"]["post"].RequestBody.Content["application/json"].Schema
 	require.Equal(t, "object", declare.Type)
 	for _, f := range []string{"title", "summary", "severity", "aware_at", "data_categories", "scope", "partner", "notice"} {

@@ -121,6 +121,9 @@ func deliveryEvents(events []mail.Event, received time.Time) []store.DeliveryEve
 // signal that fails is logged, not retried: the workflow also reconciles the ledger on
 // its own schedule, and SendGrid must not post the batch again.
 func (s *Server) signalReopened(ctx context.Context, reopened map[string]int) {
+	if s.Temporal == nil {
+		return // a server without Temporal (the webhook alone): the workflows' own reconciliation finds them
+	}
 	for id, n := range reopened {
 		if err := s.Temporal.SignalWorkflow(ctx, workflows.IncidentWorkflowID(id), "", workflows.SignalDeliveryFailures, n); err != nil {
 			s.Logger.Warn("signal delivery failures", zap.String("incident_id", id), zap.Int("tenants", n), zap.Error(err))

@@ -20,6 +20,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -28,6 +31,7 @@ import (
 	"github.com/breachflow/breachflow/internal/mail/sink"
 	"github.com/breachflow/breachflow/internal/store"
 	"github.com/breachflow/breachflow/internal/testenv"
+	"github.com/breachflow/breachflow/workflows"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -108,12 +112,16 @@ type webhookEnv struct {
 	logs       *observer.ObservedLogs
 }
 
-func newWebhookEnv(t *testing.T) *webhookEnv {
+// newWebhookEnv is the webhook alone: a server without Temporal.
+func newWebhookEnv(t *testing.T) *webhookEnv { return newWebhookEnvWith(t, nil) }
+
+// newWebhookEnvWith is a webhookEnv whose server signals workflows through tc (nil: none).
+func newWebhookEnvWith(t *testing.T, tc client.Client) *webhookEnv {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	logger := zap.New(core)
 	env := &webhookEnv{st: testenv.Store(t), logs: logs}
-	env.api = api.New(env.st, nil, logger)
+	env.api = api.New(env.st, tc, logger)
 	env.handler = env.api.Handler()
 	env.tap = &webhookTap{next: env.handler}
 	env.hook = httptest.NewUnstartedServer(env.tap)
@@ -161,7 +169,8 @@ type webhookNotice struct {
 }
 
 // seedNotices writes one tenant per address, each with the address as primary contact and
-// an alternate, an incident with round 1, and a notice in sending to every primary.
+// an alternate, an incident with round 1 of its initial phase, every tenant owed that
+// phase in the ledger (released), and a notice of it in sending to every primary.
 func (env *webhookEnv) seedNotices(t *testing.T, emails ...string) []webhookNotice {
 	t.Helper()
 	ctx := context.Background()
@@ -169,8 +178,10 @@ func (env *webhookEnv) seedNotices(t *testing.T, emails ...string) []webhookNoti
 	_, err := pool.Exec(ctx, `INSERT INTO incidents (id, declaration_hash, title, severity, aware_at, declared_by)
 		VALUES ($1, 'test-hash', 'Credential exposure', 'high', now() - interval '2 hours', 'alice')`, webhookIncident)
 	require.NoError(t, err)
-	_, err = pool.Exec(ctx, `INSERT INTO notice_rounds (incident_id, round, kind, scope_version, content_hash)
-		VALUES ($1, 1, 'initial', 1, 'content-hash')`, webhookIncident)
+	_, err = pool.Exec(ctx, `INSERT INTO notice_phases (incident_id, phase, kind, created_by) VALUES ($1, 1, 'initial', 'alice')`, webhookIncident)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO notice_rounds (incident_id, round, kind, scope_version, content_hash, phase)
+		VALUES ($1, 1, 'initial', 1, 'content-hash', 1)`, webhookIncident)
 	require.NoError(t, err)
 	out := make([]webhookNotice, len(emails))
 	for i, email := range emails {
@@ -184,8 +195,11 @@ func (env *webhookEnv) seedNotices(t *testing.T, emails ...string) []webhookNoti
 		_, err = pool.Exec(ctx, `INSERT INTO contacts (tenant_id, email, kind) VALUES ($1, $2, 'alternate')`,
 			tenant, fmt.Sprintf("alternate%d@example.com", i))
 		require.NoError(t, err)
-		require.NoError(t, pool.QueryRow(ctx, `INSERT INTO notices (incident_id, round, tenant_id, contact_id, page, locale, status, claimed_at, attempts)
-			VALUES ($1, 1, $2, $3, 0, 'en', 'sending', now(), 1) RETURNING id`, webhookIncident, tenant, n.Contact).Scan(&n.ID))
+		_, err = pool.Exec(ctx, `INSERT INTO ledger (incident_id, phase, tenant_id, added_version, deadline, content_hash, scope_version, released_at)
+			VALUES ($1, 1, $2, 1, now() + interval '72 hours', 'content-hash', 1, now())`, webhookIncident, tenant)
+		require.NoError(t, err)
+		require.NoError(t, pool.QueryRow(ctx, `INSERT INTO notices (incident_id, round, tenant_id, contact_id, page, locale, status, claimed_at, attempts, phase, content_hash)
+			VALUES ($1, 1, $2, $3, 0, 'en', 'sending', now(), 1, 1, 'content-hash') RETURNING id`, webhookIncident, tenant, n.Contact).Scan(&n.ID))
 		out[i] = n
 	}
 	return out
@@ -332,6 +346,18 @@ func TestSendgridWebhookAppliesSinkEvents(t *testing.T) {
 	require.Empty(t, env.undeliverable(t, deferred.Contact))
 	require.Zero(t, env.count(t, `SELECT count(*) FROM contacts WHERE kind = 'alternate' AND undeliverable_at IS NOT NULL`))
 
+	// The ledger follows: the bounced and dropped tenants are owed again (a server without
+	// Temporal answered all the same), the others notified.
+	ledger, err := env.st.Ledger(context.Background(), webhookIncident, time.Now(), nil)
+	require.NoError(t, err)
+	in := ledger.Initial()
+	require.Equal(t, 4, in.Tenants)
+	require.Equal(t, 2, in.Notified)
+	require.Equal(t, 2, in.Delivered)
+	require.Equal(t, 2, in.Owed)
+	require.Equal(t, 2, in.Bounced)
+	require.Equal(t, 2, in.Plannable, "the owed tenants are released: the next pass tries their alternates")
+
 	// processed+delivered, processed+bounce, dropped, processed+deferred+delivered.
 	require.Equal(t, 8, env.count(t, `SELECT count(*) FROM delivery_events`))
 	require.Equal(t, len(posts), env.count(t, `SELECT count(*) FROM audit_log WHERE action = 'delivery.events_applied'`))
@@ -367,9 +393,11 @@ func TestSendgridWebhookReplayedPostAppliesOnce(t *testing.T) {
 			require.EqualValues(t, 0, body["duplicates"])
 			require.EqualValues(t, 2, body["notices_updated"])
 			require.EqualValues(t, 1, body["contacts_undeliverable"])
+			require.Equal(t, map[string]any{webhookIncident: float64(1)}, body["reopened"], "the bounce left one tenant owed")
 			after = env.state(t)
 			continue
 		}
+		require.NotContains(t, body, "reopened", "post %d reopened nothing", i+1)
 		require.EqualValues(t, 0, body["applied"])
 		require.EqualValues(t, 4, body["duplicates"])
 		require.EqualValues(t, 0, body["notices_updated"])
@@ -495,4 +523,69 @@ func TestSendgridWebhookSkipsUnknownNotices(t *testing.T) {
 	require.EqualValues(t, 3, answer["unknown"])
 	require.Equal(t, noticeRow{"delivered", "m4"}, env.notice(t, notices[0].ID))
 	require.Equal(t, 1, env.count(t, `SELECT count(*) FROM delivery_events`))
+}
+
+// TestSendgridWebhookSignalsReopenedIncidents: a batch whose bounces and drops leave an
+// incident's tenants owed again signals the incident's workflow with how many; a signal
+// that cannot be delivered is logged and the batch still answered 200.
+func TestSendgridWebhookSignalsReopenedIncidents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tc := testenv.Temporal(t).GetDefaultClient()
+	env := newWebhookEnvWith(t, tc)
+	notices := env.seedNotices(t, "security@tenant-one.example.com", "nobody@bounce.invalid", "gone@dropped.invalid")
+
+	// The incident's workflow, on a task queue no worker polls: its history keeps what it is sent.
+	wfID := workflows.IncidentWorkflowID(webhookIncident)
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wfID, TaskQueue: "webhook-" + randomHex(4)},
+		workflows.IncidentWorkflow, workflows.IncidentInput{IncidentID: webhookIncident})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tc.TerminateWorkflow(context.Background(), wfID, run.GetRunID(), "test over") })
+
+	env.send(t, notices)
+	env.flush(t)
+	posts := env.tap.recorded()
+	require.NotEmpty(t, posts)
+	for _, p := range posts {
+		require.Equal(t, http.StatusOK, p.status)
+	}
+
+	var signalled []int
+	iter := tc.GetWorkflowHistory(ctx, wfID, run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		require.NoError(t, err)
+		a := ev.GetWorkflowExecutionSignaledEventAttributes()
+		if a == nil {
+			continue
+		}
+		require.Equal(t, workflows.SignalDeliveryFailures, a.GetSignalName())
+		var n int
+		require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(a.GetInput(), &n))
+		signalled = append(signalled, n)
+	}
+	require.NotEmpty(t, signalled, "the workflow was told")
+	require.LessOrEqual(t, len(signalled), len(posts), "at most one signal per batch")
+	sum := 0
+	for _, n := range signalled {
+		sum += n
+	}
+	require.Equal(t, 2, sum, "the bounced and the dropped tenant")
+
+	// A late bounce of the delivered notice, with no workflow left to tell: the batch is
+	// still applied and answered, and the failed signal is logged.
+	require.NoError(t, tc.TerminateWorkflow(ctx, wfID, run.GetRunID(), "gone"))
+	events := []map[string]any{{"email": "security@tenant-one.example.com", "timestamp": time.Now().Unix(), "event": "bounce",
+		"sg_event_id": "ev-late-bounce", "sg_message_id": "m9.f.0.0", "notice_id": strconv.FormatInt(notices[0].ID, 10),
+		"reason": "550 5.1.1 mailbox gone"}}
+	body, err := json.Marshal(events)
+	require.NoError(t, err)
+	code, answer := env.post(t, body, signed(t, env.signingKey, time.Now().Unix(), body))
+	require.Equal(t, http.StatusOK, code, "%v", answer)
+	require.Equal(t, map[string]any{webhookIncident: float64(1)}, answer["reopened"])
+	var warned bool
+	for _, e := range env.logs.FilterMessage("signal delivery failures").All() {
+		warned = warned || (e.ContextMap()["incident_id"] == webhookIncident && e.ContextMap()["tenants"] == int64(1))
+	}
+	require.True(t, warned, "the failed signal is logged: %v", env.logs.All())
 }

@@ -21,12 +21,16 @@ var ErrNotApproved = errors.New("not approved by two people for this scope versi
 
 // syncLedger makes the ledger of every phase of incident id follow scope version v:
 // tenants new to the scope are owed every phase opened so far (unreleased until the new
-// version is approved), tenants that left it are marked removed, and nothing already
-// sent is touched. It returns how many tenants phase 1 gained and lost.
+// version is approved), and tenants that left it are marked removed: owed nothing more,
+// with what they were sent kept. It returns how many tenants phase 1 gained and lost.
 func syncLedger(ctx context.Context, tx pgx.Tx, id string, v int, actor string) (added, removed int, err error) {
 	if _, err := tx.Exec(ctx, `INSERT INTO notice_phases (incident_id, phase, kind, created_by) VALUES ($1, 1, 'initial', $2)
 		ON CONFLICT DO NOTHING`, id, actor); err != nil {
 		return 0, 0, fmt.Errorf("open initial phase: %w", err)
+	}
+	// The version's rows were written in this transaction: plan on statistics that count them.
+	if _, err := tx.Exec(ctx, `ANALYZE scope_tenants`); err != nil {
+		return 0, 0, fmt.Errorf("analyze: %w", err)
 	}
 	err = tx.QueryRow(ctx, `
 		WITH cur AS (
@@ -66,7 +70,7 @@ func syncLedger(ctx context.Context, tx pgx.Tx, id string, v int, actor string) 
 		return 0, 0, fmt.Errorf("cancel removed tenants' notices: %w", err)
 	}
 	// The pages planned next read these tables: plan them on statistics that include this write.
-	if _, err := tx.Exec(ctx, `ANALYZE scope_tenants, ledger`); err != nil {
+	if _, err := tx.Exec(ctx, `ANALYZE ledger`); err != nil {
 		return 0, 0, fmt.Errorf("analyze: %w", err)
 	}
 	return added, removed, nil
@@ -193,7 +197,7 @@ func (s *Store) Ledger(ctx context.Context, id string, now time.Time, reminderAf
 		       count(*) FILTER (WHERE l.removed_at IS NULL AND l.satisfied_at IS NULL AND l.bounced_at IS NOT NULL),
 		       count(*) FILTER (WHERE l.removed_at IS NULL AND l.satisfied_at IS NULL AND l.unreachable_at IS NOT NULL),
 		       count(*) FILTER (WHERE l.removed_at IS NULL AND l.satisfied_at IS NULL AND l.failed_at IS NOT NULL),
-		       count(*) FILTER (WHERE l.removed_at IS NULL AND l.satisfied_at IS NULL),
+		       count(l.tenant_id) FILTER (WHERE l.removed_at IS NULL AND l.satisfied_at IS NULL),
 		       count(*) FILTER (WHERE l.removed_at IS NULL AND l.satisfied_at IS NULL AND l.released_at IS NOT NULL),
 		       count(*) FILTER (WHERE l.removed_at IS NULL AND l.satisfied_at <= l.deadline),
 		       count(*) FILTER (WHERE l.removed_at IS NULL AND (l.satisfied_at > l.deadline OR (l.satisfied_at IS NULL AND l.deadline < $2))),

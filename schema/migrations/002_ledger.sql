@@ -43,13 +43,15 @@ CREATE TABLE ledger (
     unreachable_at   timestamptz,                -- no deliverable contact left while owed
     failed_at        timestamptz,                -- latest send refused for good
     last_error       text,
-    removed_at       timestamptz,                -- left the scope before it was satisfied
+    removed_at       timestamptz,                -- left the scope: owed nothing more (what was sent stays recorded)
     removed_version  integer,
     reminders        integer NOT NULL DEFAULT 0,
     last_reminded_at timestamptz,
     PRIMARY KEY (incident_id, phase, tenant_id),
     FOREIGN KEY (incident_id, phase) REFERENCES notice_phases (incident_id, phase)
 );
+-- A tenant's rows across phases (scope changes, acknowledgements).
+CREATE INDEX ledger_tenant_idx ON ledger (incident_id, tenant_id);
 
 -- A notification pass (the table keeps its first name): a phase's notices to what the
 -- ledger owes, or a reminder. Passes are planned page by page; plan_cursor is the last
