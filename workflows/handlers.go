@@ -122,7 +122,7 @@ func (w *incident) validateScope(_ workflow.Context, in ScopeInput) error {
 func (w *incident) onScope(ctx workflow.Context, in ScopeInput) (*Status, error) {
 	return w.locked(ctx, func() error { return w.validateScope(ctx, in) }, func() error {
 		var res activities.ScopeResult
-		if err := workflow.ExecuteActivity(w.act(ctx), acts.ResolveScope, activities.ScopeActivityInput{
+		if err := workflow.ExecuteActivity(w.bulk(ctx), acts.ResolveScope, activities.ScopeActivityInput{
 			IncidentID: w.in.IncidentID, Criteria: in.Criteria, Actor: in.Actor}).Get(ctx, &res); err != nil {
 			return err
 		}
@@ -299,7 +299,7 @@ func (w *incident) validateFollowup(_ workflow.Context, in FollowupInput) error 
 func (w *incident) onFollowup(ctx workflow.Context, in FollowupInput) (*Status, error) {
 	return w.locked(ctx, func() error { return w.validateFollowup(ctx, in) }, func() error {
 		var phase int
-		if err := workflow.ExecuteActivity(w.act(ctx), acts.OpenPhase, activities.OpenPhaseInput{
+		if err := workflow.ExecuteActivity(w.bulk(ctx), acts.OpenPhase, activities.OpenPhaseInput{
 			IncidentID: w.in.IncidentID, Kind: "update", Actor: in.Actor}).Get(ctx, &phase); err != nil {
 			return err
 		}

@@ -111,6 +111,10 @@ func isType(err error, typ string) bool {
 
 func (w *incident) act(ctx workflow.Context) workflow.Context { return activityCtx(ctx, time.Minute) }
 
+// bulk is for activities whose work grows with the scope (resolving it, releasing or
+// counting the ledger): at a million tenants they take more than a minute.
+func (w *incident) bulk(ctx workflow.Context) workflow.Context { return activityCtx(ctx, 15*time.Minute) }
+
 // setStage moves the incident to stage: in memory first, so that no validator sees the
 // old stage while the activity records it, then in PostgreSQL.
 func (w *incident) setStage(ctx workflow.Context, stage Stage, actor string) error {
@@ -249,7 +253,7 @@ func (w *incident) refreshLedger(ctx workflow.Context) error {
 	// Decoded into a fresh value: decoding over the old one would keep fields the new
 	// answer omits (an empty list of plannable phases, say).
 	var l activities.LedgerSummary
-	if err := workflow.ExecuteActivity(w.act(ctx), acts.Ledger, activities.LedgerInput{IncidentID: w.in.IncidentID, ReminderAfter: w.t.ReminderAfter}).
+	if err := workflow.ExecuteActivity(w.bulk(ctx), acts.Ledger, activities.LedgerInput{IncidentID: w.in.IncidentID, ReminderAfter: w.t.ReminderAfter}).
 		Get(ctx, &l); err != nil {
 		return err
 	}
@@ -263,7 +267,7 @@ func (w *incident) refreshLedger(ctx workflow.Context) error {
 func (w *incident) release(ctx workflow.Context, hash string, version int) error {
 	s, r := w.s, w.r
 	var res activities.ReleaseResult
-	if err := workflow.ExecuteActivity(w.act(ctx), acts.Release, activities.ReleaseInput{IncidentID: w.in.IncidentID,
+	if err := workflow.ExecuteActivity(w.bulk(ctx), acts.Release, activities.ReleaseInput{IncidentID: w.in.IncidentID,
 		ContentHash: hash, ScopeVersion: version, Actor: "system"}).Get(ctx, &res); err != nil {
 		return err
 	}
@@ -494,7 +498,7 @@ func (w *incident) deadlineClock(ctx workflow.Context) {
 		}
 		seen := w.wake
 		var res activities.DeadlineRiskResult
-		if err := workflow.ExecuteActivity(w.act(ctx), acts.DeadlineRisk, activities.DeadlineRiskInput{IncidentID: w.in.IncidentID,
+		if err := workflow.ExecuteActivity(w.bulk(ctx), acts.DeadlineRisk, activities.DeadlineRiskInput{IncidentID: w.in.IncidentID,
 			Fractions: fractions}).Get(ctx, &res); err != nil {
 			workflow.GetLogger(ctx).Error("deadline check failed", "incident_id", w.in.IncidentID, "error", err)
 			if workflow.Sleep(ctx, time.Minute) != nil {
