@@ -113,7 +113,9 @@ func (w *incident) act(ctx workflow.Context) workflow.Context { return activityC
 
 // bulk is for activities whose work grows with the scope (resolving it, releasing or
 // counting the ledger): at a million tenants they take more than a minute.
-func (w *incident) bulk(ctx workflow.Context) workflow.Context { return activityCtx(ctx, 15*time.Minute) }
+func (w *incident) bulk(ctx workflow.Context) workflow.Context {
+	return activityCtx(ctx, 15*time.Minute)
+}
 
 // setStage moves the incident to stage: in memory first, so that no validator sees the
 // old stage while the activity records it, then in PostgreSQL.
