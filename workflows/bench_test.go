@@ -23,7 +23,7 @@ func BenchmarkNotifyIncident(b *testing.B) {
 		}
 	}
 	const perTenant = 3
-	for b.Loop() {
+	for range b.N {
 		b.StopTimer()
 		s := newStackWith(b, stackOptions{Tenants: n, Contacts: perTenant, MaxMessages: 1000})
 		id, _ := s.declare(b, "", workflows.Timing{AckCheckInterval: time.Hour})

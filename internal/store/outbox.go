@@ -85,10 +85,15 @@ WITH ok AS (
 	FROM chunk ch WHERE l.incident_id = $1 AND l.phase = $3 AND l.tenant_id = ch.tenant_id
 	RETURNING l.unreachable_at
 ), ins AS (
+	-- A contact whose notice of this phase was refused or cancelled gets that row back,
+	-- planned into this pass.
 	INSERT INTO notices (incident_id, round, phase, tenant_id, contact_id, locale, content_hash, page)
 	SELECT $1, $2, $3, tenant_id, contact_id, locale, content_hash, $9 + dense_rank() OVER (ORDER BY locale, content_hash, (rn - 1) / $8) - 1
 	FROM (SELECT chosen.*, row_number() OVER (PARTITION BY locale, content_hash ORDER BY tenant_id, contact_id) AS rn FROM chosen) x
-	ON CONFLICT DO NOTHING
+	ON CONFLICT (incident_id, phase, contact_id) DO UPDATE
+	SET round = EXCLUDED.round, page = EXCLUDED.page, locale = EXCLUDED.locale, content_hash = EXCLUDED.content_hash,
+	    status = 'pending', claimed_at = NULL, status_at = now()
+	WHERE notices.status IN ('failed', 'cancelled')
 	RETURNING tenant_id, page
 )
 SELECT (SELECT max(tenant_id) FROM chunk), (SELECT count(*) FROM chunk), (SELECT count(*) FROM ins),

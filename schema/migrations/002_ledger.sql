@@ -64,22 +64,25 @@ ALTER TABLE notice_rounds ADD COLUMN phase integer,
 ALTER TABLE notice_rounds ALTER COLUMN content_hash DROP NOT NULL;
 
 -- Each notice names the phase it delivers (NULL for reminders) and the approved content
--- it carries. A contact gets a phase once: a second live notice of the same phase to
--- the same contact cannot be planned (a refused one can be replaced).
+-- it carries. A contact has one notice per phase: a refused or cancelled one is planned
+-- again into a later pass rather than duplicated. The status is in no index, so the
+-- claim and sent updates stay heap-only (fillfactor leaves them room).
 ALTER TABLE notices ADD COLUMN phase integer,
                     ADD COLUMN content_hash text;
 -- cancelled: planned, then its tenant left the scope before it was sent.
 ALTER TABLE notices DROP CONSTRAINT notices_status_check;
 ALTER TABLE notices ADD CONSTRAINT notices_status_check CHECK (status IN
     ('pending', 'sending', 'sent', 'delivered', 'deferred', 'bounced', 'dropped', 'failed', 'cancelled'));
+ALTER TABLE notices SET (fillfactor = 70);
 UPDATE notices n SET phase = 1, content_hash = r.content_hash
-FROM notice_rounds r WHERE r.incident_id = n.incident_id AND r.round = n.round AND r.kind = 'initial';
-UPDATE notice_rounds SET phase = 1, planned_done = true WHERE kind = 'initial';
+FROM notice_rounds r
+WHERE r.incident_id = n.incident_id AND r.round = n.round AND r.kind = 'initial'
+  AND n.id = (SELECT min(m.id) FROM notices m JOIN notice_rounds mr ON mr.incident_id = m.incident_id AND mr.round = m.round
+              WHERE mr.kind = 'initial' AND m.incident_id = n.incident_id AND m.contact_id = n.contact_id);
+UPDATE notice_rounds SET phase = 1 WHERE kind = 'initial';
 UPDATE notice_rounds r SET pages = coalesce((SELECT max(page) + 1 FROM notices n WHERE n.incident_id = r.incident_id AND n.round = r.round), 0),
                            planned_done = true;
-CREATE UNIQUE INDEX notices_once_per_phase ON notices (incident_id, phase, contact_id)
-    WHERE phase IS NOT NULL AND status NOT IN ('failed', 'cancelled');
-CREATE INDEX notices_ledger_idx ON notices (incident_id, phase, tenant_id);
+CREATE UNIQUE INDEX notices_once_per_phase ON notices (incident_id, phase, contact_id);
 
 -- Alerts raised to the responders, kept whatever happens to the email that carries them
 -- (it may go through the very key that is failing).
