@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -341,4 +342,97 @@ func TestApplyDeliveryEventsAuditsCountsOnly(t *testing.T) {
 	require.NotContains(t, detail, "@")
 	require.JSONEq(t, `{"received": 2, "applied": 1, "duplicates": 0, "unknown": 1, "invalid": 0,
 		"notices_updated": 1, "contacts_undeliverable": 1, "events": {"bounce": 1}}`, detail)
+}
+
+func TestDeliveryEventsKeepTheLedger(t *testing.T) {
+	t.Parallel()
+	f := newLedgerFixture(t, fixtureOpts{})
+	c := map[string]int64{}
+	for _, tc := range []struct{ tenant, name, kind string }{
+		{"solo", "solo", "primary"}, {"solo", "solo-alt", "alternate"},
+		{"pair", "pair1", "primary"}, {"pair", "pair2", "primary"},
+		{"dlv", "dlv", "primary"}, {"refused", "refused", "primary"},
+	} {
+		if _, err := f.s.GetTenant(f.ctx, tc.tenant); err != nil {
+			f.tenant(tc.tenant, "en", 72)
+		}
+		c[tc.name] = f.contact(tc.tenant, tc.kind, "")
+	}
+	f.scope("dlv", "pair", "refused", "solo")
+	f.approveAndRelease(hashA, 1)
+	f.planAll(f.pass(1, 1))
+	claimed := f.claim(1)
+	require.NoError(t, f.s.MarkSent(f.ctx, f.id, slices.Concat(claimed["solo"], claimed["pair"], claimed["dlv"]), "msg-1"))
+	require.NoError(t, f.s.MarkFailed(f.ctx, f.id, claimed["refused"], "550 refused"))
+	require.Equal(t, 3, f.ledger(time.Now()).Initial().Notified)
+	pairNotified := f.row(1, "pair").SatisfiedAt
+	soloSent := f.row(1, "solo").FirstSentAt
+	require.NotNil(t, soloSent)
+
+	bounce := ev("solo-bounce", f.noticeOf(1, c["solo"]).ID, "bounce", 5)
+	bounce.Reason = "550 5.1.1 no such mailbox"
+	batch := []store.DeliveryEvent{
+		bounce,
+		ev("pair1-bounce", f.noticeOf(1, c["pair1"]).ID, "bounce", 6),
+		ev("pair2-processed", f.noticeOf(1, c["pair2"]).ID, "processed", 1),
+		ev("dlv-delivered", f.noticeOf(1, c["dlv"]).ID, "delivered", 7),
+	}
+	res, err := f.s.ApplyDeliveryEvents(f.ctx, batch)
+	require.NoError(t, err)
+	require.Equal(t, 4, res.Applied)
+	require.Equal(t, 2, res.Undeliverable)
+	require.Equal(t, map[string]int{f.id: 1}, res.Reopened, "only solo is owed again")
+
+	solo := f.row(1, "solo")
+	require.Nil(t, solo.SatisfiedAt)
+	require.NotNil(t, solo.BouncedAt)
+	require.True(t, eventBase.Add(5*time.Minute).Equal(*solo.BouncedAt))
+	require.Equal(t, soloSent, solo.FirstSentAt)
+	require.Equal(t, pairNotified, f.row(1, "pair").SatisfiedAt, "pair2 still reached pair")
+	dlv := f.row(1, "dlv")
+	require.NotNil(t, dlv.DeliveredAt)
+	require.True(t, eventBase.Add(7*time.Minute).Equal(*dlv.DeliveredAt))
+	require.NotNil(t, dlv.SatisfiedAt)
+	require.NotNil(t, undeliverableAt(t, f, c["solo"]))
+	require.NotNil(t, undeliverableAt(t, f, c["pair1"]))
+	require.Nil(t, undeliverableAt(t, f, c["pair2"]))
+
+	l := f.ledger(time.Now()).Initial()
+	require.Equal(t, []int{2, 1, 1, 1, 2, 2}, []int{l.Notified, l.Delivered, l.Bounced, l.Failed, l.Owed, l.Plannable})
+	require.Equal(t, map[string]string{"solo": "bounced", "pair": "notified", "dlv": "delivered", "refused": "failed"}, f.states(1))
+
+	// SendGrid posting the batch again changes nothing and reopens nothing.
+	again, err := f.s.ApplyDeliveryEvents(f.ctx, batch)
+	require.NoError(t, err)
+	require.Zero(t, again.Applied)
+	require.Nil(t, again.Reopened)
+
+	// The next pass goes to solo's alternate and retries the refused notice, nothing else.
+	out := f.planAll(f.pass(2, 1))
+	require.Equal(t, 2, out.Notices)
+	require.Equal(t, map[string][]int64{"solo": {c["solo-alt"]}, "refused": {c["refused"]}}, f.recipients(2))
+	f.sendAll(2)
+	solo = f.row(1, "solo")
+	require.NotNil(t, solo.SatisfiedAt)
+	require.True(t, solo.SatisfiedAt.After(*soloSent), "notified by the alternate's send")
+	require.Equal(t, "notified", f.states(1)["solo"])
+	require.Equal(t, 4, f.ledger(time.Now()).Initial().Notified)
+
+	// pair's last primary bounces too: owed again, and nobody is left to try.
+	res, err = f.s.ApplyDeliveryEvents(f.ctx, []store.DeliveryEvent{ev("pair2-bounce", f.noticeOf(1, c["pair2"]).ID, "bounce", 9)})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{f.id: 1}, res.Reopened)
+	require.Nil(t, f.row(1, "pair").SatisfiedAt)
+	out = f.planAll(f.pass(3, 1))
+	require.Equal(t, store.PassPlanned{Unreachable: 1, Done: true}, out)
+	require.NotNil(t, f.row(1, "pair").UnreachableAt)
+	require.Equal(t, "unreachable", f.states(1)["pair"])
+}
+
+// undeliverableAt returns when contact id was marked undeliverable (nil: it was not).
+func undeliverableAt(t *testing.T, f *ledgerFixture, id int64) *time.Time {
+	t.Helper()
+	var at *time.Time
+	require.NoError(t, f.s.Pool().QueryRow(f.ctx, `SELECT undeliverable_at FROM contacts WHERE id = $1`, id).Scan(&at))
+	return at
 }

@@ -44,17 +44,22 @@ func syncLedger(ctx context.Context, tx pgx.Tx, id string, v int, actor string) 
 			RETURNING l.phase
 		), back AS (
 			-- A tenant back in scope is owed again under the new version, unless it was told.
-			UPDATE ledger l SET removed_at = NULL, removed_version = NULL, added_version = $2, deadline = cur.deadline,
+			UPDATE ledger l SET removed_at = NULL, removed_version = NULL, added_version = $2,
+			       deadline = CASE WHEN l.satisfied_at IS NOT NULL THEN l.deadline WHEN l.phase = 1 THEN cur.deadline
+			                       ELSE now() + make_interval(hours => t.notice_sla_hours) END,
 			       partner_covered = cur.partner_covered,
 			       released_at = CASE WHEN l.satisfied_at IS NULL THEN NULL ELSE l.released_at END,
 			       content_hash = CASE WHEN l.satisfied_at IS NULL THEN NULL ELSE l.content_hash END,
 			       scope_version = CASE WHEN l.satisfied_at IS NULL THEN NULL ELSE l.scope_version END
-			FROM cur WHERE l.incident_id = $1 AND l.tenant_id = cur.tenant_id AND l.removed_at IS NOT NULL
+			FROM cur JOIN tenants t ON t.id = cur.tenant_id
+			WHERE l.incident_id = $1 AND l.tenant_id = cur.tenant_id AND l.removed_at IS NOT NULL
 			RETURNING l.phase
 		), fresh AS (
 			INSERT INTO ledger (incident_id, phase, tenant_id, added_version, partner_covered, deadline)
-			SELECT $1, p.phase, cur.tenant_id, $2, cur.partner_covered, cur.deadline
-			FROM cur CROSS JOIN phases p
+			SELECT $1, p.phase, cur.tenant_id, $2, cur.partner_covered,
+			       -- An update phase's clock starts when the tenant is owed it.
+			       CASE WHEN p.phase = 1 THEN cur.deadline ELSE now() + make_interval(hours => t.notice_sla_hours) END
+			FROM cur JOIN tenants t ON t.id = cur.tenant_id CROSS JOIN phases p
 			ON CONFLICT (incident_id, phase, tenant_id) DO NOTHING
 			RETURNING phase
 		)
@@ -193,7 +198,7 @@ func (s *Store) Ledger(ctx context.Context, id string, now time.Time, reminderAf
 		       count(l.tenant_id) FILTER (WHERE l.removed_at IS NULL),
 		       count(*) FILTER (WHERE l.removed_at IS NULL AND l.released_at IS NOT NULL),
 		       count(*) FILTER (WHERE l.removed_at IS NULL AND l.satisfied_at IS NOT NULL),
-		       count(*) FILTER (WHERE l.removed_at IS NULL AND l.delivered_at IS NOT NULL),
+		       count(*) FILTER (WHERE l.removed_at IS NULL AND l.delivered_at IS NOT NULL AND l.satisfied_at IS NOT NULL),
 		       count(*) FILTER (WHERE l.removed_at IS NULL AND l.satisfied_at IS NULL AND l.bounced_at IS NOT NULL),
 		       count(*) FILTER (WHERE l.removed_at IS NULL AND l.satisfied_at IS NULL AND l.unreachable_at IS NOT NULL),
 		       count(*) FILTER (WHERE l.removed_at IS NULL AND l.satisfied_at IS NULL AND l.failed_at IS NOT NULL),

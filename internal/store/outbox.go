@@ -195,7 +195,9 @@ func (s *Store) PlanStep(ctx context.Context, p PassPlan, secret []byte) (PassPl
 				       nonce, $1, tenant_id, now() + $5::interval
 				FROM (SELECT DISTINCT tenant_id FROM notices WHERE incident_id = $1 AND round = $2 AND page >= $3) n
 				CROSS JOIN LATERAL (SELECT uuid_send(gen_random_uuid()) AS nonce, n.tenant_id AS t) r
-				ON CONFLICT (incident_id, tenant_id) DO NOTHING`, p.IncidentID, p.Pass, base, secret, p.TokenTTL); err != nil {
+				-- The token stays (links already sent keep working); its lifetime extends to this pass's.
+				ON CONFLICT (incident_id, tenant_id) DO UPDATE SET expires_at = greatest(ack_tokens.expires_at, EXCLUDED.expires_at)`,
+				p.IncidentID, p.Pass, base, secret, p.TokenTTL); err != nil {
 				return fmt.Errorf("create acknowledgement tokens: %w", err)
 			}
 		}

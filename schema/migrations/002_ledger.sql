@@ -98,18 +98,35 @@ CREATE TABLE alerts (
 );
 CREATE INDEX alerts_incident_idx ON alerts (incident_id, id);
 
--- Incidents scoped before the ledger existed get phase 1 rows from their latest scope.
+-- Incidents scoped before the ledger existed get phase 1 rows from their latest scope:
+-- their approvals count for that version, a tenant a round planned is released under the
+-- hash that round carried (notified if a send is still good, bounced or failed otherwise),
+-- and a tenant no round planned (a partner still to answer, say) is owed, unreleased.
+UPDATE approvals a SET scope_version = s.version
+FROM (SELECT incident_id, max(version) AS version FROM scope_snapshots GROUP BY incident_id) s
+WHERE s.incident_id = a.incident_id;
 INSERT INTO notice_phases (incident_id, phase, kind, created_by)
 SELECT DISTINCT incident_id, 1, 'initial', 'migration' FROM scope_snapshots;
 INSERT INTO ledger (incident_id, phase, tenant_id, added_version, partner_covered, deadline, content_hash, scope_version,
-                    released_at, first_sent_at, satisfied_at, delivered_at)
-SELECT st.incident_id, 1, st.tenant_id, st.version, st.partner_covered, st.deadline, s.hash, st.version, s.first_sent,
-       s.first_sent, s.good_sent, s.delivered
+                    released_at, first_sent_at, satisfied_at, delivered_at, bounced_at, failed_at, last_error)
+SELECT st.incident_id, 1, st.tenant_id, st.version, st.partner_covered, st.deadline, s.hash,
+       CASE WHEN s.hash IS NOT NULL THEN st.version END,
+       CASE WHEN s.hash IS NOT NULL THEN coalesce(s.first_sent, s.planned_at) END,
+       s.first_sent, s.good_sent, s.delivered, s.bounced,
+       CASE WHEN s.good_sent IS NULL THEN s.failed END, CASE WHEN s.good_sent IS NULL THEN s.error END
 FROM scope_tenants st
 JOIN (SELECT incident_id, max(version) AS version FROM scope_snapshots GROUP BY incident_id) latest
   ON latest.incident_id = st.incident_id AND latest.version = st.version
 LEFT JOIN LATERAL (
-    SELECT min(n.content_hash) AS hash, min(n.sent_at) AS first_sent,
+    SELECT min(n.content_hash) AS hash, min(n.sent_at) AS first_sent, min(r.created_at) AS planned_at,
            min(n.sent_at) FILTER (WHERE n.status IN ('sent', 'delivered', 'deferred')) AS good_sent,
-           min(n.status_at) FILTER (WHERE n.status = 'delivered') AS delivered
-    FROM notices n WHERE n.incident_id = st.incident_id AND n.tenant_id = st.tenant_id AND n.phase = 1) s ON true;
+           min(n.status_at) FILTER (WHERE n.status = 'delivered') AS delivered,
+           max(n.status_at) FILTER (WHERE n.status IN ('bounced', 'dropped')) AS bounced,
+           max(n.status_at) FILTER (WHERE n.status = 'failed') AS failed,
+           max(n.last_error) FILTER (WHERE n.status = 'failed') AS error
+    FROM notices n JOIN notice_rounds r ON r.incident_id = n.incident_id AND r.round = n.round
+    WHERE n.incident_id = st.incident_id AND n.tenant_id = st.tenant_id AND n.phase = 1) s ON true;
+-- Sends read the notice by its hash: keep every current draft there too.
+INSERT INTO notice_drafts (incident_id, content_hash, draft, created_by)
+SELECT id, notice_hash, notice_draft, declared_by FROM incidents WHERE notice_hash IS NOT NULL AND notice_draft IS NOT NULL
+ON CONFLICT DO NOTHING;
