@@ -207,7 +207,22 @@ func (a *Activities) OpenPartnerReview(ctx context.Context, in PartnerReviewInpu
 	body := fmt.Sprintf("Incident %s needs your team's review before the notice goes to the %d tenants that also use %s.\n"+
 		"Content hash: %s\nPlease confirm or request changes by %s:\n%s/console/partner\n",
 		in.IncidentID, in.Covered, p.Service, in.ContentHash, in.DueAt.UTC().Format(time.RFC1123), strings.TrimRight(a.PublicURL, "/"))
-	return r.ID, a.sendPlain(ctx, in.IncidentID, p.TeamEmails, subject, body)
+	return r.ID, a.partnerEmail(ctx, in.IncidentID, p.TeamEmails, subject, body)
+}
+
+// partnerEmail sends the partner team a message; a refusal for good (the key itself, say)
+// is raised to the responders instead of failing the review, which stays open in the
+// console and the API for the partner to answer.
+func (a *Activities) partnerEmail(ctx context.Context, incidentID string, to []string, subject, body string) error {
+	err := a.sendPlain(ctx, incidentID, to, subject, body)
+	var appErr *temporal.ApplicationError
+	if err == nil || !errors.As(err, &appErr) || !appErr.NonRetryable() {
+		return err
+	}
+	a.Logger.Error("partner email refused", zap.String("incident_id", incidentID), zap.Error(err))
+	_, aerr := a.Store.RaiseAlert(ctx, store.Alert{IncidentID: incidentID, Kind: "partner_email_failed",
+		Message: "the partner team could not be emailed: " + err.Error() + "; its review waits in the console"})
+	return aerr
 }
 
 // PartnerNudgeInput reminds a partner of its pending review.
@@ -228,7 +243,7 @@ func (a *Activities) RemindPartner(ctx context.Context, in PartnerNudgeInput) er
 		return err
 	}
 	subject := fmt.Sprintf("[breachflow] Reminder: joint notification review for %s is due %s", in.IncidentID, in.DueAt.UTC().Format(time.RFC1123))
-	return a.sendPlain(ctx, in.IncidentID, p.TeamEmails, subject, "Your team's review is still pending.\n"+strings.TrimRight(a.PublicURL, "/")+"/console/partner\n")
+	return a.partnerEmail(ctx, in.IncidentID, p.TeamEmails, subject, "Your team's review is still pending.\n"+strings.TrimRight(a.PublicURL, "/")+"/console/partner\n")
 }
 
 // DecisionInput records the outcome of the pending partner review.

@@ -77,8 +77,7 @@ var subjectPrefix = map[string]string{
 // records SendGrid's message id. A retry sends only what is not yet recorded as sent. A
 // refusal for good marks the notices failed (their tenants stay owed); a temporary error
 // puts them back for the next attempt.
-func (a *Activities) SendPage(ctx context.Context, in SendPageInput) (SendPageResult, error) {
-	var res SendPageResult
+func (a *Activities) SendPage(ctx context.Context, in SendPageInput) (res SendPageResult, err error) {
 	a.alertIfStuck(ctx, in.IncidentID, fmt.Sprintf("sending page %d of pass %d", in.Page, in.Round))
 	cp, err := a.Store.ClaimPage(ctx, in.IncidentID, in.Round, in.Page, a.AckSecret)
 	if err != nil {
@@ -88,6 +87,35 @@ func (a *Activities) SendPage(ctx context.Context, in SendPageInput) (SendPageRe
 	if len(cp.Recipients) == 0 {
 		return res, nil
 	}
+	// Until each is recorded sent, the claimed notices are put back (temporary error) or
+	// marked failed (permanent) when the attempt ends early: none stays "sending" behind a
+	// finished attempt, where no pass would plan its contact again.
+	unsent := map[int64]bool{}
+	for _, r := range cp.Recipients {
+		unsent[r.NoticeID] = true
+	}
+	defer func() {
+		if len(unsent) == 0 {
+			return
+		}
+		ids := make([]int64, 0, len(unsent))
+		for id := range unsent {
+			ids = append(ids, id)
+		}
+		var appErr *temporal.ApplicationError
+		var ferr error
+		switch {
+		case err == nil:
+			return
+		case errors.As(err, &appErr) && appErr.NonRetryable():
+			ferr = a.Store.MarkFailed(context.WithoutCancel(ctx), in.IncidentID, ids, appErr.Error())
+		default:
+			ferr = a.Store.ReleaseClaims(context.WithoutCancel(ctx), ids, err.Error())
+		}
+		if ferr != nil {
+			a.Logger.Error("settle unsent claims", zap.String("incident_id", in.IncidentID), zap.Int("round", in.Round), zap.Error(ferr))
+		}
+	}()
 	rendered, err := a.render(ctx, in.IncidentID, cp.ContentHash, cp.Locale)
 	if err != nil {
 		return res, err
@@ -105,24 +133,24 @@ func (a *Activities) SendPage(ctx context.Context, in SendPageInput) (SendPageRe
 				Args: mail.CustomArgs{NoticeID: strconv.FormatInt(r.NoticeID, 10), IncidentID: in.IncidentID, Round: in.Round},
 			})
 		}
-		result, err := a.Mail.Send(ctx, page)
-		if err != nil {
-			terr := mail.TemporalError(err)
-			var appErr *temporal.ApplicationError
-			if errors.As(terr, &appErr) && appErr.NonRetryable() {
-				if ferr := a.Store.MarkFailed(ctx, in.IncidentID, ids, appErr.Error()); ferr != nil {
-					return res, ferr
-				}
-			} else if rerr := a.Store.ReleaseClaims(ctx, ids, terr.Error()); rerr != nil {
-				a.Logger.Warn("release claims", zap.String("incident_id", in.IncidentID), zap.Error(rerr))
-			}
+		result, serr := a.Mail.Send(ctx, page)
+		if serr != nil {
+			err = mail.TemporalError(serr)
 			a.Logger.Warn("send page failed", zap.String("incident_id", in.IncidentID), zap.Int("round", in.Round),
-				zap.Int("page", in.Page), zap.Error(terr))
-			return res, terr
+				zap.Int("page", in.Page), zap.Error(err))
+			return res, err
 		}
 		res.Requests++
-		if err := a.Store.MarkSent(ctx, in.IncidentID, ids, result.MessageID); err != nil {
+		if err = a.Store.MarkSent(ctx, in.IncidentID, ids, result.MessageID); err != nil {
+			// SendGrid has them: not to be sent again on a guess. The retry's claim finds
+			// them still "sending" and settles them by their delivery events.
+			for _, id := range ids {
+				delete(unsent, id)
+			}
 			return res, err
+		}
+		for _, id := range ids {
+			delete(unsent, id)
 		}
 		res.Sent += len(ids)
 		activity.RecordHeartbeat(ctx, res.Sent)

@@ -235,3 +235,18 @@ func TestCrashAfterSendBeforeRecordIsReconciledFromEvents(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 20, l.Initial().Notified, "the events settle the ledger too")
 }
+
+// A page whose notice cannot be rendered fails for good; its claimed notices are marked
+// failed, not left "sending" where no later pass would plan their contacts again.
+func TestUnrenderablePageLeavesNothingSending(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 10, "SG.good")
+	_, err := f.st.Pool().Exec(context.Background(), `UPDATE notice_drafts SET draft = jsonb_set(draft, '{fields,title}', '"tampered"') WHERE incident_id = $1`, f.id)
+	require.NoError(t, err)
+	_, err = f.send(0)
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr), "%v", err)
+	require.True(t, appErr.NonRetryable())
+	require.Equal(t, map[string]int{"failed": 10}, f.statuses(t))
+	require.Zero(t, len(f.sink.Messages(sink.Query{}).Messages))
+}

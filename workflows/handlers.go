@@ -37,11 +37,11 @@ func (w *incident) register(ctx workflow.Context) error {
 			return err
 		}
 	}
-	ch := workflow.GetSignalChannel(ctx, SignalDeliveryFailures)
+	w.failures = workflow.GetSignalChannel(ctx, SignalDeliveryFailures)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			var n int
-			if !ch.Receive(ctx, &n) {
+			if !w.failures.Receive(ctx, &n) {
 				return
 			}
 			w.onDeliveryFailures(ctx)
@@ -60,10 +60,11 @@ func (w *incident) locked(ctx workflow.Context, validate func() error, fn func()
 	if err := validate(); err != nil {
 		return nil, err
 	}
+	// Whatever fn changed before it failed, the main line must look again.
+	defer w.poke()
 	if err := fn(); err != nil {
 		return nil, err
 	}
-	w.poke()
 	return w.s, nil
 }
 
@@ -149,6 +150,11 @@ func (w *incident) validateDraft(_ workflow.Context, in DraftInput) error {
 	}
 	if !hashRe.MatchString(in.ContentHash) {
 		return errors.New("content_hash: want the 64-hex-digit hash of a proposed draft")
+	}
+	if w.s.Ledger.Unreleased > 0 && w.inStage(StagePartnerReview, StageNotifying, StageTracking) == nil {
+		// Tenants still wait for an approved notice (after the partner asked for changes,
+		// say) while others are being sent theirs: what is released keeps its hash.
+		return nil
 	}
 	return w.inStage(StageDeclared, StageAssessing, StageScoping, StageApproval)
 }

@@ -36,6 +36,8 @@ type incident struct {
 	// wake changes whenever a handler or signal changed something the main line or the
 	// deadline clock should look at.
 	wake int
+	// failures receives the delivery-failure signals.
+	failures workflow.ReceiveChannel
 }
 
 // IncidentWorkflow runs one incident from declaration to closure. It holds IDs, versions
@@ -88,6 +90,11 @@ func IncidentWorkflow(ctx workflow.Context, in IncidentInput) (*Status, error) {
 	if errors.Is(err, errContinue) {
 		if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 			return nil, err
+		}
+		// Signals already delivered to this run but not yet received would be lost.
+		var n int
+		for w.failures.ReceiveAsync(&n) {
+			w.onDeliveryFailures(ctx)
 		}
 		next := in
 		next.Resume = w.r
@@ -218,6 +225,11 @@ func (w *incident) reconcile(ctx workflow.Context) (step, []int, error) {
 	}
 	l := s.Ledger
 	plannable := len(l.PlannablePhases) > 0
+	if plannable && !r.PassWanted && r.RetryAt.IsZero() {
+		// Owed and released with no pass asked for (a delivery-failure signal that never
+		// came, say): the ledger is the reason enough.
+		r.RetryAt = now.Add(w.t.FailureCoalesce)
+	}
 	retryDue := !r.RetryAt.IsZero() && !now.Before(r.RetryAt)
 	var next step
 	switch {
@@ -273,6 +285,10 @@ func (w *incident) release(ctx workflow.Context, hash string, version int) error
 		ContentHash: hash, ScopeVersion: version, Actor: "system"}).Get(ctx, &res); err != nil {
 		return err
 	}
+	// Validators read the ledger's counts: let them see the release at once.
+	if err := w.refreshLedger(ctx); err != nil {
+		return err
+	}
 	s.Partner.Covered = res.AwaitReview
 	s.Partner.Required = w.in.Partner != "" && res.AwaitReview > 0
 	if res.Released > 0 {
@@ -309,9 +325,10 @@ func (w *incident) partnerTimers(ctx workflow.Context, now time.Time) error {
 		return nil
 	}
 	if s.Partner.Reminded < len(w.t.PartnerReminders) && !now.Before(w.partnerReminderAt(s.Partner.Reminded)) {
+		// A reminder that cannot be sent is logged, not fatal: the deadline alert follows.
 		if err := workflow.ExecuteActivity(w.act(ctx), acts.RemindPartner, activities.PartnerNudgeInput{
 			IncidentID: w.in.IncidentID, Partner: w.in.Partner, DueAt: rv.Due}).Get(ctx, nil); err != nil {
-			return err
+			workflow.GetLogger(ctx).Error("partner reminder failed", "incident_id", w.in.IncidentID, "error", err)
 		}
 		s.Partner.Reminded++
 	}
@@ -357,9 +374,9 @@ func (w *incident) wait(ctx workflow.Context) error {
 			due(rv.Due)
 		}
 	}
-	if d <= 0 {
-		return nil
-	}
+	// A floor: the ledger counts on the database's clock, this on the workflow's; a small
+	// skew must not turn the loop into a busy one.
+	d = max(d, time.Second)
 	seen := w.wake
 	_, err := workflow.AwaitWithTimeout(ctx, d, func() bool { return w.wake != seen || w.closed() })
 	return err

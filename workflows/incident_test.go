@@ -51,7 +51,8 @@ type wf struct {
 	approvals  map[string]map[string]bool // hash/version → approvers
 	partnerOK  map[string]bool            // hash → confirmed or overridden
 	reviewHash string
-	failSends  bool // every page refused for good
+	failSends  bool  // every page refused for good
+	remindErr  error // what RemindPartner answers
 	releases   []activities.ReleaseInput
 	passes     []string // kind:tenants notified
 	plans      []activities.PlanStepInput
@@ -141,7 +142,7 @@ func newWFWith(t *testing.T, total, covered int, slowStage workflows.Stage) *wf 
 	})
 	env.OnActivity(a.RemindPartner, mock.Anything, mock.Anything).Return(func(context.Context, activities.PartnerNudgeInput) error {
 		w.reminded++
-		return nil
+		return w.remindErr
 	})
 	env.OnActivity(a.DecidePartner, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DecisionInput) error {
 		w.decided = append(w.decided, in.Status)
@@ -612,4 +613,28 @@ func TestTextThatCannotBeStoredIsRefused(t *testing.T) {
 	require.Contains(t, w.rejected[0], "cannot be stored")
 	require.Contains(t, w.rejected[1], "at most 10000 characters")
 	require.NotNil(t, st.Reportable, "10,000 two-byte characters are accepted")
+}
+
+// A tenant owed again with no signal (the webhook's signal was lost) is still sent to:
+// the ledger alone schedules the pass.
+func TestOwedTenantsWithoutASignalGetAPass(t *testing.T) {
+	w := newWF(t, 10, 0)
+	w.approve(h1)
+	w.env.RegisterDelayedCallback(func() { w.phases[0].notUnc = false }, 20*time.Minute)
+	w.closeAt(3 * time.Hour)
+	w.run("", workflows.Timing{AckCheckInterval: time.Hour, FailureCoalesce: time.Minute})
+	require.Equal(t, []string{"initial:10", "initial:10"}, w.passes)
+}
+
+// A partner reminder that cannot be sent (a refused key) must not end the incident.
+func TestPartnerReminderRefusedKeepsTheIncidentGoing(t *testing.T) {
+	w := newWF(t, 10, 4)
+	w.remindErr = temporal.NewNonRetryableApplicationError("SendGrid refused the key", "SendGridUnauthorized", nil)
+	w.approve(h1)
+	w.at(20*time.Hour, workflows.UpdatePartnerDecision, workflows.PartnerDecisionInput{Confirm: true, ContentHash: h1, Actor: "partner:devicecare"})
+	w.closeAt(21 * time.Hour)
+	st := w.run("devicecare", workflows.Timing{PartnerResponse: 24 * time.Hour})
+	require.Equal(t, 1, w.reminded, "the reminder at 12 h was refused")
+	require.Equal(t, []string{"initial:6", "initial:4"}, w.passes)
+	require.Equal(t, workflows.StageClosed, st.Stage)
 }
