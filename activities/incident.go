@@ -220,9 +220,8 @@ func (a *Activities) partnerEmail(ctx context.Context, incidentID string, to []s
 		return err
 	}
 	a.Logger.Error("partner email refused", zap.String("incident_id", incidentID), zap.Error(err))
-	_, aerr := a.Store.RaiseAlert(ctx, store.Alert{IncidentID: incidentID, Kind: "partner_email_failed",
+	return a.AlertResponders(ctx, AlertInput{IncidentID: incidentID, Kind: "partner_email_failed",
 		Message: "the partner team could not be emailed: " + err.Error() + "; its review waits in the console"})
-	return aerr
 }
 
 // PartnerNudgeInput reminds a partner of its pending review.

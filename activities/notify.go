@@ -141,16 +141,13 @@ func (a *Activities) SendPage(ctx context.Context, in SendPageInput) (res SendPa
 			return res, err
 		}
 		res.Requests++
-		if err = a.Store.MarkSent(ctx, in.IncidentID, ids, result.MessageID); err != nil {
-			// SendGrid has them: not to be sent again on a guess. The retry's claim finds
-			// them still "sending" and settles them by their delivery events.
-			for _, id := range ids {
-				delete(unsent, id)
-			}
-			return res, err
-		}
+		// SendGrid has them: not to be put back or failed on a guess, even if recording
+		// fails (the retry's claim then settles them by their delivery events).
 		for _, id := range ids {
 			delete(unsent, id)
+		}
+		if err = a.Store.MarkSent(ctx, in.IncidentID, ids, result.MessageID); err != nil {
+			return res, err
 		}
 		res.Sent += len(ids)
 		activity.RecordHeartbeat(ctx, res.Sent)

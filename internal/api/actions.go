@@ -94,6 +94,30 @@ func (e *conflictError) Error() string { return e.msg }
 // statusQueryTimeout bounds the wait for a workflow's status when no worker answers.
 const statusQueryTimeout = 3 * time.Second
 
+// Scope returns the incident's current scope version: the latest that matched tenants
+// (nil before one did). It reads PostgreSQL only.
+func (s *Server) Scope(ctx context.Context, id string) (*store.ScopeVersion, error) {
+	inc, err := s.incident(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.latestScope(ctx, inc.ID)
+}
+
+func (s *Server) latestScope(ctx context.Context, id string) (*store.ScopeVersion, error) {
+	versions, err := s.Store.ScopeVersions(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	// An empty version is refused by the workflow and kept only in the audit trail.
+	for i := len(versions) - 1; i >= 0; i-- {
+		if versions[i].Tenants > 0 {
+			return &versions[i], nil
+		}
+	}
+	return nil, nil
+}
+
 // View returns an incident as PostgreSQL holds it (ledger, latest scope version, passes,
 // alerts) and, when its workflow answers, the workflow's status.
 func (s *Server) View(ctx context.Context, id string) (IncidentView, error) {
@@ -105,17 +129,8 @@ func (s *Server) View(ctx context.Context, id string) (IncidentView, error) {
 	if v.Ledger, err = s.Store.Ledger(ctx, inc.ID, time.Now(), s.Timing.WithDefaults().ReminderAfter); err != nil {
 		return v, err
 	}
-	versions, err := s.Store.ScopeVersions(ctx, inc.ID)
-	if err != nil {
+	if v.Scope, err = s.latestScope(ctx, inc.ID); err != nil {
 		return v, err
-	}
-	// The latest version that matched tenants: an empty one is refused by the workflow
-	// and kept only in the audit trail.
-	for i := len(versions) - 1; i >= 0; i-- {
-		if versions[i].Tenants > 0 {
-			v.Scope = &versions[i]
-			break
-		}
 	}
 	if v.Passes, err = s.Store.Rounds(ctx, inc.ID); err != nil {
 		return v, err
