@@ -66,7 +66,9 @@ func newFixture(t *testing.T, n int, apiKey string) *fixture {
 	_, err = st.ResolveScope(ctx, inc.ID, store.ScopeCriteria{Services: []string{"compute", "object-storage", "managed-postgres", "identity", "email-relay", "backup", tenants.PartnerService}}, "alice")
 	require.NoError(t, err)
 	for _, who := range []string{"alice", "bob"} {
-		_, err = st.Approve(ctx, inc.ID, hash, 1, who)
+		_, k, err := st.CreateAPIKey(ctx, who, "approver", "test")
+		require.NoError(t, err)
+		_, err = st.Approve(ctx, inc.ID, hash, 1, k.Actor())
 		require.NoError(t, err)
 	}
 	released, waiting, err := st.Release(ctx, inc.ID, hash, 1, "system")

@@ -49,6 +49,25 @@ type stack struct {
 	sinkURL   string
 	mu        sync.Mutex
 	worker    sdkworker.Worker
+	approvers map[string]string
+}
+
+// approver returns the actor of person's approver key, made on first use: the database
+// counts approvals by the people behind live approver keys.
+func (s *stack) approver(t testing.TB, person string) string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a, ok := s.approvers[person]; ok {
+		return a
+	}
+	_, k, err := s.st.CreateAPIKey(context.Background(), person, "approver", "test")
+	require.NoError(t, err)
+	if s.approvers == nil {
+		s.approvers = map[string]string{}
+	}
+	s.approvers[person] = k.Actor()
+	return k.Actor()
 }
 
 // stackOptions shapes a stack.
@@ -212,8 +231,8 @@ func (s *stack) approveNotice(t testing.TB, id string, criteria store.ScopeCrite
 	require.NoError(t, err)
 	s.update(t, id, workflows.UpdateDraft, workflows.DraftInput{ContentHash: hash, Actor: "alice"})
 	s.update(t, id, workflows.UpdateScope, workflows.ScopeInput{Criteria: criteria, Actor: "alice"})
-	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: hash, Actor: "alice"})
-	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: hash, Actor: "bob"})
+	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: hash, Actor: s.approver(t, "alice")})
+	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: hash, Actor: s.approver(t, "bob")})
 	return hash
 }
 
@@ -470,8 +489,8 @@ func TestRescopeAfterChangesRequestedNotifiesAll(t *testing.T) {
 	h2, err := activities.ProposeDraft(context.Background(), s.st, id, draftJSON(t, "Device database exposure (DeviceCare)"), "alice")
 	require.NoError(t, err)
 	s.update(t, id, workflows.UpdateDraft, workflows.DraftInput{ContentHash: h2, Actor: "alice"})
-	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: h2, Actor: "alice"})
-	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: h2, Actor: "bob"})
+	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: h2, Actor: s.approver(t, "alice")})
+	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: h2, Actor: s.approver(t, "bob")})
 	s.waitFor(t, id, "second review", time.Minute, func(st workflows.Status) bool {
 		return st.Partner.Status == workflows.PartnerPending && st.Partner.ContentHash == h2
 	})
@@ -608,8 +627,8 @@ func TestWidenedScopeAfterTrackingNotifiesOnlyNewTenants(t *testing.T) {
 	fr := s.tenantIDs(t, `country = 'FR'`)
 	require.Equal(t, len(fr), st.Scope.Added)
 	require.Equal(t, workflows.StageApproval, st.Stage)
-	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: hash, Actor: "alice"})
-	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: hash, Actor: "bob"})
+	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: hash, Actor: s.approver(t, "alice")})
+	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: hash, Actor: s.approver(t, "bob")})
 	s.waitFor(t, id, "tracking again", time.Minute, func(st workflows.Status) bool {
 		return st.Stage == workflows.StageTracking && st.Ledger.Notified == len(de)+len(fr)
 	})
@@ -635,8 +654,8 @@ func TestWidenedScopeAfterTrackingNotifiesOnlyNewTenants(t *testing.T) {
 	require.Len(t, s.noticesPerTenant(t), len(de)+len(fr))
 	// An update phase for version 3 needs the notice approved for version 3.
 	require.ErrorContains(t, s.tryUpdate(id, workflows.UpdateFollowup, workflows.FollowupInput{Actor: "alice"}), "approve it first")
-	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: hash, Actor: "alice"})
-	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: hash, Actor: "bob"})
+	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: hash, Actor: s.approver(t, "alice")})
+	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: hash, Actor: s.approver(t, "bob")})
 	s.update(t, id, workflows.UpdateFollowup, workflows.FollowupInput{Actor: "alice"})
 	s.waitFor(t, id, "update phase", time.Minute, func(st workflows.Status) bool {
 		return st.Phases == 2 && st.Stage == workflows.StageTracking && len(st.Ledger.PlannablePhases) == 0
@@ -659,7 +678,7 @@ func TestLedgerOutlivesTheWorkflow(t *testing.T) {
 	require.NoError(t, s.tc.TerminateWorkflow(ctx, workflows.IncidentWorkflowID(id), "", "Temporal state lost"))
 	s.stopWorker()
 
-	v, err := api.New(s.st, s.tc, zap.NewNop()).View(ctx, id)
+	v, err := api.New(s.st, s.tc, zap.NewNop()).View(ctx, store.APIKey{Roles: []string{"responder"}}, id)
 	require.NoError(t, err)
 	require.Nil(t, v.Status, "no workflow answers")
 	require.Equal(t, 25, v.Ledger.Tenants)

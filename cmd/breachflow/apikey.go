@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -102,12 +103,12 @@ func (a *app) apikeyCmd() *cobra.Command {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{"key": key, "api_key": k})
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", key)
-			fmt.Fprintf(cmd.ErrOrStderr(), "key %d (%s, role %s) created; it is shown only this once\n", k.ID, k.Name, k.Role)
+			fmt.Fprintf(cmd.ErrOrStderr(), "key %d (%s, roles %s) created; it is shown only this once\n", k.ID, k.Name, strings.Join(k.Roles, ","))
 			return nil
 		},
 	}
-	create.Flags().StringVar(&name, "name", "", "who or what uses the key")
-	create.Flags().StringVar(&role, "role", "", "admin, responder, approver or partner:<name>")
+	create.Flags().StringVar(&name, "name", "", "the person the key belongs to (approvals count people: keys with the same name are one person)")
+	create.Flags().StringVar(&role, "role", "", "admin, responder, approver (comma-separated to combine, e.g. responder,approver) or partner:<team>")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List keys (never the keys themselves)",
@@ -126,13 +127,13 @@ func (a *app) apikeyCmd() *cobra.Command {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(keys)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tROLE\tPREFIX\tCREATED\tSTATE")
+			fmt.Fprintln(tw, "ID\tPERSON\tROLES\tPREFIX\tCREATED\tSTATE")
 			for _, k := range keys {
 				state := "active"
 				if k.RevokedAt != nil {
 					state = "revoked " + k.RevokedAt.UTC().Format("2006-01-02 15:04")
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s…\t%s\t%s\n", k.ID, k.Name, k.Role, k.Prefix, k.CreatedAt.UTC().Format("2006-01-02 15:04"), state)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s…\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Roles, ","), k.Prefix, k.CreatedAt.UTC().Format("2006-01-02 15:04"), state)
 			}
 			return tw.Flush()
 		},

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -18,6 +17,9 @@ import (
 	"github.com/breachflow/breachflow/schema"
 	bfworker "github.com/breachflow/breachflow/worker"
 )
+
+// devAdmin is the person of the admin key dev prints.
+const devAdmin = "dev-admin"
 
 func (a *app) devCmd() *cobra.Command {
 	var demoTenants int
@@ -101,7 +103,11 @@ func (a *app) devCmd() *cobra.Command {
 			}
 			defer w.Stop()
 
-			key, _, err := st.CreateAPIKey(ctx, "dev-admin-"+time.Now().UTC().Format("20060102-150405"), "admin", "dev")
+			// One dev admin key at a time: the previous start's is revoked.
+			if _, err := st.RevokePerson(ctx, devAdmin, "admin", "dev"); err != nil {
+				return err
+			}
+			key, _, err := st.CreateAPIKey(ctx, devAdmin, "admin", "dev")
 			if err != nil {
 				return err
 			}
@@ -125,10 +131,11 @@ Press Ctrl-C to stop.
 			if srv.Webhook, err = mail.NewVerifier(mailSink.PublicKey()); err != nil {
 				return err
 			}
-			h, err := a.withConsole(ctx, st, srv, sinkURL)
+			h, err := a.withConsole(st, srv, sinkURL)
 			if err != nil {
 				return err
 			}
+			g.Go(func() error { return a.serveMetrics(gctx, srv.Metrics()) })
 			g.Go(func() error { return a.serveListener(gctx, apiLn, h) })
 			g.Go(func() error { return a.serveListener(gctx, sinkLn, mailSink.Handler()) })
 			err = g.Wait()

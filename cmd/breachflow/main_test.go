@@ -37,10 +37,16 @@ type devStack struct{ apiURL, sinkURL, key string }
 
 func startDev(t *testing.T, n int) devStack {
 	t.Helper()
-	dbURL := testenv.EmptyDatabaseURL(t)
+	return startDevOn(t, testenv.EmptyDatabaseURL(t), n)
+}
+
+// startDevOn runs `breachflow dev` on the database dbURL.
+func startDevOn(t *testing.T, dbURL string, n int) devStack {
+	t.Helper()
 	t.Setenv("DATABASE_URL", dbURL)
 	t.Setenv("BREACHFLOW_LISTEN", "127.0.0.1:0")
 	t.Setenv("BREACHFLOW_MAILSINK_LISTEN", "127.0.0.1:0")
+	t.Setenv("BREACHFLOW_METRICS_LISTEN", "127.0.0.1:0")
 	t.Setenv("BREACHFLOW_LOG_LEVEL", "warn")
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -108,7 +114,7 @@ func TestDevStackServesHealthAndAcceptsItsKey(t *testing.T) {
 	t.Setenv("BREACHFLOW_API_KEY", key)
 	out, err := run(t, ctx, "apikey", "list")
 	require.NoError(t, err)
-	require.Contains(t, out, "dev-admin-")
+	require.Contains(t, out, "dev-admin")
 	require.Contains(t, out, "admin")
 	require.NotContains(t, out, key)
 
@@ -122,6 +128,24 @@ func TestDevStackServesHealthAndAcceptsItsKey(t *testing.T) {
 	require.NoError(t, err)
 	require.Regexp(t, `^bf_`, out)
 
+}
+
+// TestDevRevokesThePreviousAdminKey: each start of dev prints a new admin key and revokes
+// the one the previous start printed, so keys pasted into old shells stop working.
+func TestDevRevokesThePreviousAdminKey(t *testing.T) {
+	dbURL := testenv.EmptyDatabaseURL(t)
+	first := startDevOn(t, dbURL, 5)
+	second := startDevOn(t, dbURL, 5)
+	require.NotEqual(t, first.key, second.key)
+	ctx := context.Background()
+	t.Setenv("BREACHFLOW_URL", second.apiURL)
+	t.Setenv("BREACHFLOW_API_KEY", first.key)
+	_, err := run(t, ctx, "apikey", "list")
+	require.ErrorContains(t, err, "401", "the first start's key is revoked")
+	t.Setenv("BREACHFLOW_API_KEY", second.key)
+	out, err := run(t, ctx, "apikey", "list")
+	require.NoError(t, err)
+	require.Equal(t, 1, strings.Count(out, "active"), out)
 }
 
 func TestUnreachablePostgresSaysWhatToDo(t *testing.T) {

@@ -2,7 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
+	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -14,9 +15,11 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/breachflow/breachflow/activities"
 	"github.com/breachflow/breachflow/internal/api"
+	"github.com/breachflow/breachflow/internal/config"
 	"github.com/breachflow/breachflow/internal/console"
 	"github.com/breachflow/breachflow/internal/logging"
 	"github.com/breachflow/breachflow/internal/mail"
@@ -47,11 +50,14 @@ func (a *app) serveCmd() *cobra.Command {
 					return fmt.Errorf("SENDGRID_WEBHOOK_PUBLIC_KEY: %w", err)
 				}
 			}
-			h, err := a.withConsole(ctx, st, srv, "")
+			h, err := a.withConsole(st, srv, "")
 			if err != nil {
 				return err
 			}
-			return a.serveHTTP(ctx, a.cfg.Listen, h)
+			g, gctx := errgroup.WithContext(ctx)
+			g.Go(func() error { return a.serveMetrics(gctx, srv.Metrics()) })
+			g.Go(func() error { return a.serveHTTP(gctx, a.cfg.Listen, h) })
+			return g.Wait()
 		},
 	}
 }
@@ -103,19 +109,41 @@ func (a *app) activities(ctx context.Context, st *store.Store) (*activities.Acti
 }
 
 // withConsole serves the console under /console/ beside the API. Its cookies are signed
-// with a key derived from the acknowledgement secret.
-func (a *app) withConsole(ctx context.Context, st *store.Store, srv *api.Server, sinkURL string) (http.Handler, error) {
-	secret, err := st.AckSecret(ctx, a.cfg.AckSecret)
-	if err != nil {
-		return nil, fmt.Errorf("console secret: %w", err)
+// with the configured session keys, which nothing else derives from; dev, given none,
+// makes one for the life of the process.
+func (a *app) withConsole(st *store.Store, srv *api.Server, sinkURL string) (http.Handler, error) {
+	keys := a.cfg.ConsoleKeys()
+	if len(keys) == 0 {
+		if sinkURL == "" {
+			return nil, errors.New("BREACHFLOW_SESSION_KEYS is required (flag --session-keys): console session keys as id:secret, for example k1:$(openssl rand -hex 32)")
+		}
+		secret := make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return nil, err
+		}
+		keys = append(keys, config.SessionKey{ID: "dev", Secret: secret})
 	}
-	sum := sha256.Sum256(append([]byte("breachflow console\x00"), secret...))
-	c := &console.Console{API: srv, Store: st, Logger: a.log.Named("console"), Secret: sum[:], SinkURL: sinkURL,
+	c := &console.Console{API: srv, Store: st, Logger: a.log.Named("console"), SinkURL: sinkURL,
 		Secure: strings.HasPrefix(a.cfg.PublicURL, "https://")}
+	for _, k := range keys {
+		c.Keys = append(c.Keys, console.SessionKey{ID: k.ID, Secret: k.Secret})
+	}
+	srv.PublicURL, srv.URLHosts, srv.ClientHeader = a.cfg.PublicURL, a.cfg.URLHosts(), a.cfg.TrustedProxy
 	mux := http.NewServeMux()
 	mux.Handle("/console/", c.Handler())
 	mux.Handle("/", srv.Handler())
 	return mux, nil
+}
+
+// serveMetrics serves /metrics on a listener of its own until ctx ends.
+func (a *app) serveMetrics(ctx context.Context, h http.Handler) error {
+	ln, err := net.Listen("tcp", a.cfg.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (BREACHFLOW_METRICS_LISTEN): %w", a.cfg.MetricsListen, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	return a.serveListener(ctx, ln, mux)
 }
 
 // connect opens the store and dials the configured Temporal; the caller closes both.
@@ -153,6 +181,14 @@ func (a *app) serveHTTP(ctx context.Context, addr string, h http.Handler) error 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (BREACHFLOW_LISTEN): %w", addr, err)
+	}
+	if a.cfg.TLSCert != "" || a.cfg.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(a.cfg.TLSCert, a.cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("BREACHFLOW_TLS_CERT / BREACHFLOW_TLS_KEY: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	return a.serveListener(ctx, ln, h)
 }

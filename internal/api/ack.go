@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"html/template"
 	"net/http"
 	"regexp"
@@ -44,7 +45,7 @@ button{font-size:1rem;padding:.6rem 1.2rem;background:#0b5cad;color:#fff;border:
 dt{font-weight:bold}</style></head><body>
 {{if .NotFound}}<h1>{{.T.NotFound}}</h1><p>{{.T.NotFoundBody}}</p>{{else}}
 <h1>{{.T.Title}}</h1>
-<dl><dt>{{.T.Incident}}</dt><dd>{{.Target.Title}} ({{.Target.IncidentID}})</dd><dt>{{.T.Tenant}}</dt><dd>{{.Target.TenantName}}</dd></dl>
+<dl>{{if or .Target.Title .Target.Reference}}<dt>{{.T.Incident}}</dt><dd>{{.Target.Title}}{{if and .Target.Title .Target.Reference}} {{end}}{{with .Target.Reference}}({{.}}){{end}}</dd>{{end}}<dt>{{.T.Tenant}}</dt><dd>{{.Target.TenantName}}</dd></dl>
 {{if .AckedAt}}<p role="status">{{if .JustNow}}{{printf .T.Done .AckedAt}}{{else}}{{printf .T.Already .AckedAt}}{{end}}</p>
 {{else}}<p>{{.T.Intro}}</p><form method="post"><button type="submit">{{.T.Button}}</button></form>{{end}}
 {{end}}</body></html>`))
@@ -71,24 +72,37 @@ func ackHeaders(w http.ResponseWriter) {
 }
 
 // lookupAck resolves the path's token; unknown, expired, tampered and malformed tokens
-// all get the same 404 page.
+// all get the same 404 page (or 429 once the address has had too many, see limitedAck).
+// A malformed token is refused without a lookup.
 func (s *Server) lookupAck(w http.ResponseWriter, r *http.Request) (store.AckTarget, bool) {
 	token := r.PathValue("token")
-	var t store.AckTarget
-	var err error = store.ErrNotFound
-	if tokenRe.MatchString(token) {
-		t, err = s.Store.LookupAck(r.Context(), token)
+	if !tokenRe.MatchString(token) {
+		ackNotFoundPage(w)
+		return store.AckTarget{}, false
 	}
+	t, err := s.Store.LookupAck(r.Context(), token)
 	if err != nil {
-		if err != store.ErrNotFound {
-			s.Logger.Error("acknowledgement lookup", zap.Error(err))
-		}
-		ackHeaders(w)
-		w.WriteHeader(http.StatusNotFound)
-		_ = ackPageTmpl.Execute(w, ackPageData{Lang: "en", T: ackTexts["en"], NotFound: true})
+		s.ackMiss(w, r, err)
 		return t, false
 	}
 	return t, true
+}
+
+// ackMiss answers a token that was looked up and not found (or whose lookup failed).
+// A failed lookup is the server's fault, not the client's: it spends none of its budget.
+func (s *Server) ackMiss(w http.ResponseWriter, r *http.Request, err error) {
+	if !errors.Is(err, store.ErrNotFound) {
+		s.Logger.Error("acknowledgement lookup", zap.Error(err))
+	} else if !s.ackNotFound(w, r) {
+		return
+	}
+	ackNotFoundPage(w)
+}
+
+func ackNotFoundPage(w http.ResponseWriter) {
+	ackHeaders(w)
+	w.WriteHeader(http.StatusNotFound)
+	_ = ackPageTmpl.Execute(w, ackPageData{Lang: "en", T: ackTexts["en"], NotFound: true})
 }
 
 // ackPage shows the notice summary and a button; it changes nothing, so mail scanners
@@ -105,12 +119,12 @@ func (s *Server) ackPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) ackSubmit(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	if !tokenRe.MatchString(token) {
-		s.lookupAck(w, r)
+		ackNotFoundPage(w)
 		return
 	}
 	t, recorded, err := s.Store.AcknowledgeToken(r.Context(), token)
-	if err == store.ErrNotFound {
-		s.lookupAck(w, r)
+	if errors.Is(err, store.ErrNotFound) {
+		s.ackMiss(w, r, err)
 		return
 	}
 	if err != nil {

@@ -2,17 +2,24 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/breachflow/breachflow/internal/api"
 	"github.com/breachflow/breachflow/internal/mail/sink"
+	"github.com/breachflow/breachflow/internal/notice"
 	"github.com/breachflow/breachflow/internal/store"
+	"github.com/breachflow/breachflow/internal/testenv"
 	"github.com/breachflow/breachflow/workflows"
 )
 
@@ -74,8 +81,9 @@ func TestAcknowledgementLinks(t *testing.T) {
 		body := string(r.Body)
 		require.Contains(t, body, `<html lang="en">`)
 		require.Contains(t, body, "Acknowledge receipt")
-		require.Contains(t, body, id)
-		require.Contains(t, body, "Device database exposure")
+		// The notice's reference and title, not the incident's internal id.
+		require.Contains(t, body, "Device database exposure (INC-API-TEST)")
+		require.NotContains(t, body, id)
 		require.Contains(t, body, `<form method="post">`)
 	}
 	head := e.must(t, http.StatusOK, "HEAD", page, keyNone, nil)
@@ -184,4 +192,119 @@ func TestAcknowledgementLinks(t *testing.T) {
 	require.Equal(t, store.StageClosed, e.view(t, id).Incident.Stage)
 	// A link of a closed incident still shows its page.
 	e.must(t, http.StatusOK, "GET", page, keyNone, nil)
+}
+
+// TestAckPageNamesTheApprovedNotice: the page names the notice the tenant was sent, by its
+// reference and title, and shows nothing of the incident's internal title or id.
+func TestAckPageNamesTheApprovedNotice(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, envOptions{Tenants: 1, Contacts: 1, Worker: true})
+	var d notice.Draft
+	require.NoError(t, json.Unmarshal(draftJSON(t, "unused"), &d))
+	f := d.Fields
+	f.Reference, f.Title = "PSIRT-2026-0042", "Unauthorised access to device records"
+	id := e.notifyNotice(t, "svc-acct key leak in mdm-prod (internal)", f, 1)
+	page := "/ack/" + e.ackToken(t, e.tenantIDs(t, 1)[0])
+	for _, method := range []string{"GET", "POST"} {
+		body := string(e.must(t, http.StatusOK, method, page, keyNone, nil).Body)
+		require.Contains(t, body, "<dd>Unauthorised access to device records (PSIRT-2026-0042)</dd>", method)
+		require.NotContains(t, body, id, method)
+		require.NotContains(t, body, "svc-acct", method)
+		require.NotContains(t, body, "INC-API-TEST", method)
+	}
+}
+
+// TestAckBadLinksDoNotLockOutAValidOne: with the default limits, made-up links from one
+// address get the 404 page, then 429; the customer with the right link from that same
+// address still sees the page and acknowledges, once.
+func TestAckBadLinksDoNotLockOutAValidOne(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, envOptions{Tenants: 2, Contacts: 1, Worker: true})
+	id, _ := e.notifyIncident(t, "Badge database exposure", 2)
+	tenant := e.tenantIDs(t, 1)[0]
+	page := "/ack/" + e.ackToken(t, tenant)
+	d := api.DefaultLimits
+	e.api.Limits = api.NewLimiter(d)
+
+	for range d.AckBadBurst {
+		e.must(t, http.StatusNotFound, "GET", "/ack/"+randomHex(32), keyNone, nil)
+	}
+	for _, method := range []string{"GET", "POST", "GET", "POST", "GET"} {
+		requireLimited(t, e.do(t, method, "/ack/"+randomHex(32), keyNone, nil), 1, "made-up link past the burst")
+	}
+	// Malformed links are refused without a lookup, as before.
+	e.must(t, http.StatusNotFound, "GET", "/ack/"+strings.Repeat("z", 64), keyNone, nil)
+
+	r := e.must(t, http.StatusOK, "GET", page, keyNone, nil)
+	require.Contains(t, string(r.Body), `<form method="post">`)
+	first := e.must(t, http.StatusOK, "POST", page, keyNone, nil)
+	require.Contains(t, string(first.Body), "Thank you. Your acknowledgement was recorded at")
+	second := e.must(t, http.StatusOK, "POST", page, keyNone, nil)
+	require.Contains(t, string(second.Body), "This notice was already acknowledged at")
+	require.Equal(t, 1, e.count(t, `SELECT count(*) FROM acknowledgements WHERE incident_id = $1`, id))
+	require.Equal(t, 1, e.count(t, `SELECT count(*) FROM acknowledgements WHERE incident_id = $1 AND tenant_id = $2 AND via = 'link'`, id, tenant))
+	require.Equal(t, 1, e.count(t, `SELECT count(*) FROM audit_log WHERE action = 'tenant.acknowledged'`))
+	// The made-up links are still refused.
+	requireLimited(t, e.do(t, "GET", "/ack/"+randomHex(32), keyNone, nil), 1, "made-up link after the good one")
+}
+
+// TestAckLookupsPerAddressStayBounded: every lookup spends the address's Ack bucket, so a
+// client mixing good and bad links gets no more than its burst of lookups; the address
+// next to it, behind the same proxy, is not affected.
+func TestAckLookupsPerAddressStayBounded(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, envOptions{Tenants: 2, Contacts: 1, Worker: true})
+	e.notifyIncident(t, "Badge database exposure", 2)
+	tenants := e.tenantIDs(t, 2)
+	pageA, pageB := "/ack/"+e.ackToken(t, tenants[0]), "/ack/"+e.ackToken(t, tenants[1])
+	e.api.Limits = api.NewLimiter(api.Limits{Ack: 0.001, AckBurst: 5, AckBad: 0.001, AckBadBurst: 2})
+	e.api.ClientHeader = forwardedHeader
+	flood, office := via("203.0.113.50"), via("198.51.100.20")
+
+	e.must(t, http.StatusNotFound, "GET", "/ack/"+randomHex(32), keyNone, nil, flood...)
+	e.must(t, http.StatusNotFound, "GET", "/ack/"+randomHex(32), keyNone, nil, flood...)
+	requireLimited(t, e.do(t, "GET", "/ack/"+randomHex(32), keyNone, nil, flood...), 1000, "third made-up link")
+	requireLimited(t, e.do(t, "GET", "/ack/"+randomHex(32), keyNone, nil, flood...), 1000, "fourth made-up link")
+	e.must(t, http.StatusOK, "GET", pageA, keyNone, nil, flood...)
+	// Five lookups: nothing more from this address reaches the database, good link or not.
+	requireLimited(t, e.do(t, "GET", pageA, keyNone, nil, flood...), 1000, "sixth lookup")
+	requireLimited(t, e.do(t, "POST", pageA, keyNone, nil, flood...), 1000, "seventh lookup")
+	// A malformed link needs no lookup and still gets its 404 page.
+	e.must(t, http.StatusNotFound, "GET", "/ack/not-a-token", keyNone, nil, flood...)
+	require.Zero(t, e.count(t, `SELECT count(*) FROM acknowledgements`))
+
+	e.must(t, http.StatusOK, "POST", pageB, keyNone, nil, office...)
+	e.must(t, http.StatusOK, "POST", pageA, keyNone, nil, office...)
+	require.Equal(t, 2, e.count(t, `SELECT count(*) FROM acknowledgements`))
+}
+
+// TestAckMalformedLinksAreRefusedWithoutALookup runs the pages over a database that is
+// gone: malformed links get the 404 page without trying it, a well-formed one tries it
+// (and a failed lookup spends nothing of the client's bad-link budget).
+func TestAckMalformedLinksAreRefusedWithoutALookup(t *testing.T) {
+	t.Parallel()
+	pool, err := pgxpool.New(context.Background(), testenv.DatabaseURL(t))
+	require.NoError(t, err)
+	pool.Close()
+	core, logs := observer.New(zap.DebugLevel)
+	srv := api.New(store.New(pool), nil, zap.New(core))
+	srv.Limits = api.NewLimiter(api.Limits{Ack: 100, AckBurst: 100, AckBad: 0.001, AckBadBurst: 1})
+	h := srv.Handler()
+	good := randomHex(32)
+	lookups := func() int { return logs.FilterMessage("acknowledgement lookup").Len() }
+
+	for _, tok := range []string{good[:63], good + "0", strings.ToUpper(good), strings.Repeat("z", 64), "x", good[:32]} {
+		for _, method := range []string{"GET", "POST"} {
+			rec := serveDirect(h, method, "/ack/"+tok, nil, 0, nil)
+			require.Equal(t, http.StatusNotFound, rec.Code, "%s %s", method, tok)
+			require.Contains(t, rec.Body.String(), "Link not valid")
+		}
+	}
+	require.Zero(t, lookups(), "a malformed link was looked up")
+
+	for i := range 3 {
+		rec := serveDirect(h, "GET", "/ack/"+good, nil, 0, nil)
+		require.Equal(t, http.StatusNotFound, rec.Code, rec.Body.String())
+		require.Equal(t, i+1, lookups())
+	}
 }

@@ -5,10 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/breachflow/breachflow/activities"
+	"github.com/breachflow/breachflow/internal/authz"
+	"github.com/breachflow/breachflow/internal/notice"
 	"github.com/breachflow/breachflow/internal/store"
 	"github.com/breachflow/breachflow/workflows"
 )
@@ -16,19 +21,44 @@ import (
 // The actions below are what the JSON API and the console both do: one code path per
 // responder or partner action, whatever the door.
 
-// Declare validates and stores a declaration and starts (or finds) its workflow.
-func (s *Server) Declare(ctx context.Context, key string, d store.Declaration, actor string) (store.Incident, bool, error) {
+// Declare validates and stores a declaration by k and starts (or finds) its workflow.
+func (s *Server) Declare(ctx context.Context, k store.APIKey, key string, d store.Declaration) (store.Incident, bool, error) {
+	if err := authz.Check(k.Roles, authz.IncidentDeclare); err != nil {
+		return store.Incident{}, false, err
+	}
 	if len(d.Notice) > 0 {
-		if _, err := activities.ParseDraft(d.Notice); err != nil {
-			return store.Incident{}, false, &store.FieldError{Field: "notice", Message: err.Error()}
+		if err := s.checkDraft(d.Notice); err != nil {
+			return store.Incident{}, false, err
 		}
 	}
-	inc, created, err := s.Store.CreateIncident(ctx, key, d, actor, time.Now())
+	inc, created, err := s.Store.CreateIncident(ctx, key, d, k.Actor(), time.Now())
 	if err != nil {
 		return inc, false, err
 	}
 	// Started on every call, so a declaration whose start failed is started by its retry.
 	return inc, created, s.startIncident(ctx, inc)
+}
+
+// checkDraft validates a notice draft, its links included.
+func (s *Server) checkDraft(raw json.RawMessage) error {
+	d, err := activities.ParseDraft(raw)
+	if err == nil {
+		err = notice.CheckLinks(d, s.linkHosts())
+	}
+	if err != nil {
+		return &store.FieldError{Field: "notice", Message: err.Error()}
+	}
+	return nil
+}
+
+// linkHosts are the hosts a custom template may link to: the configured ones and the
+// host of the public URL (where acknowledgement links point).
+func (s *Server) linkHosts() []string {
+	hosts := slices.Clone(s.URLHosts)
+	if u, err := url.Parse(s.PublicURL); err == nil && u.Hostname() != "" {
+		hosts = append(hosts, strings.ToLower(u.Hostname()))
+	}
+	return hosts
 }
 
 // incidentIDRe is the form of every incident id (the schema checks the same).
@@ -43,8 +73,45 @@ func (s *Server) incident(ctx context.Context, id string) (store.Incident, error
 	return s.Store.GetIncident(ctx, id)
 }
 
-// Update sends a Temporal Update to an incident's workflow and returns the status after it.
-func (s *Server) Update(ctx context.Context, id, name string, arg any) (workflows.Status, error) {
+// Do takes one incident action for k: the input's type names the action, the key's
+// roles are checked for it, and the actor is the key's person, whatever the input said.
+func (s *Server) Do(ctx context.Context, k store.APIKey, id string, in any) (workflows.Status, error) {
+	actor := k.Actor()
+	var name string
+	var action authz.Action
+	switch v := in.(type) {
+	case workflows.AssessInput:
+		v.Actor = actor
+		in, name, action = v, workflows.UpdateAssess, authz.IncidentAssess
+	case workflows.ScopeInput:
+		v.Actor = actor
+		in, name, action = v, workflows.UpdateScope, authz.IncidentScope
+	case workflows.ApproveInput:
+		v.Actor = actor
+		in, name, action = v, workflows.UpdateApprove, authz.IncidentApprove
+	case workflows.OverrideInput:
+		v.Actor = actor
+		in, name, action = v, workflows.UpdateOverride, authz.IncidentOverride
+	case workflows.FollowupInput:
+		v.Actor = actor
+		in, name, action = v, workflows.UpdateFollowup, authz.IncidentFollowup
+	case workflows.RetryInput:
+		v.Actor = actor
+		in, name, action = v, workflows.UpdateRetry, authz.IncidentRetry
+	case workflows.CloseInput:
+		v.Actor = actor
+		in, name, action = v, workflows.UpdateClose, authz.IncidentClose
+	default:
+		return workflows.Status{}, authz.ErrUnknownAction
+	}
+	if err := authz.Check(k.Roles, action); err != nil {
+		return workflows.Status{}, err
+	}
+	return s.update(ctx, id, name, in)
+}
+
+// update sends a Temporal Update to an incident's workflow and returns the status after it.
+func (s *Server) update(ctx context.Context, id, name string, arg any) (workflows.Status, error) {
 	var st workflows.Status
 	if _, err := s.incident(ctx, id); err != nil {
 		return st, err
@@ -56,35 +123,46 @@ func (s *Server) Update(ctx context.Context, id, name string, arg any) (workflow
 	return st, updateError(err)
 }
 
-// ProposeDraft checks a notice draft, keeps it and makes it the incident's current draft.
-func (s *Server) ProposeDraft(ctx context.Context, id string, raw json.RawMessage, actor string) (workflows.Status, error) {
+// ProposeDraft checks a notice draft by k, keeps it and makes it the incident's current
+// draft.
+func (s *Server) ProposeDraft(ctx context.Context, k store.APIKey, id string, raw json.RawMessage) (workflows.Status, error) {
+	if err := authz.Check(k.Roles, authz.IncidentDraft); err != nil {
+		return workflows.Status{}, err
+	}
 	if _, err := s.incident(ctx, id); err != nil {
 		return workflows.Status{}, err
 	}
-	hash, err := activities.ProposeDraft(ctx, s.Store, id, raw, actor)
+	if err := s.checkDraft(raw); err != nil {
+		return workflows.Status{}, err
+	}
+	hash, err := activities.ProposeDraft(ctx, s.Store, id, raw, k.Actor())
 	if err != nil {
 		return workflows.Status{}, &store.FieldError{Field: "notice", Message: err.Error()}
 	}
-	return s.Update(ctx, id, workflows.UpdateDraft, workflows.DraftInput{ContentHash: hash, Actor: actor})
+	return s.update(ctx, id, workflows.UpdateDraft, workflows.DraftInput{ContentHash: hash, Actor: k.Actor()})
 }
 
 // ErrOtherPartner is returned when a partner key touches another partner's review.
 var ErrOtherPartner = errors.New("another partner's review")
 
-// Decide records a partner's decision on review id for the caller k.
-func (s *Server) Decide(ctx context.Context, k store.APIKey, id int64, confirm bool, hash, comment, actor string) (workflows.Status, error) {
+// Decide records the decision of k's partner team on review id. The partner decides as
+// its team: the actor names the team and the person whose key it was.
+func (s *Server) Decide(ctx context.Context, k store.APIKey, id int64, confirm bool, hash, comment string) (workflows.Status, error) {
+	if err := authz.Check(k.Roles, authz.PartnerDecide); err != nil {
+		return workflows.Status{}, err
+	}
 	rv, err := s.Store.GetReview(ctx, id)
 	if err != nil {
 		return workflows.Status{}, err
 	}
-	if p := partnerOf(k); p != "" && p != rv.Partner {
+	if authz.Partner(k.Roles) != rv.Partner {
 		return workflows.Status{}, ErrOtherPartner
 	}
 	if rv.Status != "pending" {
 		return workflows.Status{}, &conflictError{msg: "this review was already " + rv.Status}
 	}
-	return s.Update(ctx, rv.IncidentID, workflows.UpdatePartnerDecision, workflows.PartnerDecisionInput{
-		Confirm: confirm, ContentHash: hash, Comment: comment, Actor: actor})
+	return s.update(ctx, rv.IncidentID, workflows.UpdatePartnerDecision, workflows.PartnerDecisionInput{
+		Confirm: confirm, ContentHash: hash, Comment: comment, Actor: "partner:" + rv.Partner + "/" + k.Actor()})
 }
 
 type conflictError struct{ msg string }
@@ -96,7 +174,10 @@ const statusQueryTimeout = 3 * time.Second
 
 // Scope returns the incident's current scope version: the latest that matched tenants
 // (nil before one did). It reads PostgreSQL only.
-func (s *Server) Scope(ctx context.Context, id string) (*store.ScopeVersion, error) {
+func (s *Server) Scope(ctx context.Context, k store.APIKey, id string) (*store.ScopeVersion, error) {
+	if err := authz.Check(k.Roles, authz.IncidentRead); err != nil {
+		return nil, err
+	}
 	inc, err := s.incident(ctx, id)
 	if err != nil {
 		return nil, err
@@ -120,7 +201,10 @@ func (s *Server) latestScope(ctx context.Context, id string) (*store.ScopeVersio
 
 // View returns an incident as PostgreSQL holds it (ledger, latest scope version, passes,
 // alerts) and, when its workflow answers, the workflow's status.
-func (s *Server) View(ctx context.Context, id string) (IncidentView, error) {
+func (s *Server) View(ctx context.Context, k store.APIKey, id string) (IncidentView, error) {
+	if err := authz.Check(k.Roles, authz.IncidentRead); err != nil {
+		return IncidentView{}, err
+	}
 	inc, err := s.incident(ctx, id)
 	if err != nil {
 		return IncidentView{}, err
@@ -152,7 +236,10 @@ func (s *Server) View(ctx context.Context, id string) (IncidentView, error) {
 
 // Reviews lists the pending reviews k may see, each with its draft.
 func (s *Server) Reviews(ctx context.Context, k store.APIKey) ([]ReviewView, error) {
-	list, err := s.Store.PendingReviews(ctx, partnerOf(k))
+	if err := authz.Check(k.Roles, authz.PartnerRead); err != nil {
+		return nil, err
+	}
+	list, err := s.Store.PendingReviews(ctx, authz.Partner(k.Roles))
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +267,9 @@ func ErrorFor(err error) (int, Error) {
 	var rejected *rejectedError
 	var conflict *conflictError
 	switch {
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, ErrOtherPartner):
+	case errors.Is(err, authz.ErrForbidden):
+		return http.StatusForbidden, Error{Code: "forbidden", Message: err.Error()}
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, ErrOtherPartner), errors.Is(err, authz.ErrUnknownAction):
 		return http.StatusNotFound, Error{Code: "not_found", Message: "no such resource"}
 	case errors.As(err, &fe):
 		return http.StatusBadRequest, Error{Code: "invalid", Message: fe.Message, Field: fe.Field}
@@ -197,10 +286,3 @@ func ErrorFor(err error) (int, Error) {
 	}
 	return http.StatusInternalServerError, Error{Code: "internal", Message: "internal error"}
 }
-
-// Allowed reports whether a key with role may use a route that admits roles (admin may
-// use every route; "partner" admits any partner key).
-func Allowed(role string, roles ...string) bool { return allowed(role, roles) }
-
-// Responders are the roles that drive incidents.
-var Responders = responders

@@ -139,7 +139,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	key, k, err := s.Store.CreateAPIKey(r.Context(), in.Name, in.Role, caller(r).Name)
+	key, k, err := s.Store.CreateAPIKey(r.Context(), in.Name, in.Role, caller(r).Actor())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -153,7 +153,7 @@ func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, Error{Code: "invalid", Message: "id must be a positive integer", Field: "id"})
 		return
 	}
-	if err := s.Store.RevokeAPIKey(r.Context(), id, caller(r).Name); err != nil {
+	if err := s.Store.RevokeAPIKey(r.Context(), id, caller(r).Actor()); err != nil {
 		s.fail(w, r, err)
 		return
 	}

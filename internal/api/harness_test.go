@@ -91,6 +91,7 @@ func newAPIEnv(t *testing.T, opts envOptions) *apiEnv {
 	e.api.TaskQueue = tq
 	e.api.Timing = workflows.Timing{AckCheckInterval: 200 * time.Millisecond}
 	e.api.Limits = nil
+	e.api.PublicURL = publicURL
 	e.srv = httptest.NewServer(e.api.Handler())
 	t.Cleanup(e.srv.Close)
 
@@ -219,7 +220,7 @@ func (e *apiEnv) declare(t *testing.T, body any) string {
 func (e *apiEnv) view(t *testing.T, id string) api.IncidentView {
 	t.Helper()
 	var v api.IncidentView
-	e.must(t, http.StatusOK, "GET", "/v1/incidents/"+id, keyAdmin, nil).JSON(t, &v)
+	e.must(t, http.StatusOK, "GET", "/v1/incidents/"+id, keyResponder, nil).JSON(t, &v)
 	return v
 }
 

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/breachflow/breachflow/internal/authz"
 	"github.com/breachflow/breachflow/internal/store"
 	"github.com/breachflow/breachflow/workflows"
 )
@@ -23,36 +24,35 @@ import (
 // document, so the two cannot drift apart.
 type route struct {
 	Method, Path, Summary string
-	Roles                 []string
+	Action                authz.Action
 	Body                  any // example request body type, nil for none
 	Handler               http.HandlerFunc
 }
 
 func (s *Server) apiRoutes() []route {
 	return []route{
-		{"GET", "/v1/apikeys", "List API keys", []string{"admin"}, nil, s.listAPIKeys},
-		{"POST", "/v1/apikeys", "Create an API key (shown once)", []string{"admin"}, apiKeyBody{}, s.createAPIKey},
-		{"DELETE", "/v1/apikeys/{id}", "Revoke an API key", []string{"admin"}, nil, s.revokeAPIKey},
-		{"POST", "/v1/incidents", "Declare an incident (Idempotency-Key header)", responders, store.Declaration{}, s.declare},
-		{"GET", "/v1/incidents", "List incidents (?stage=&limit=&before=)", responders, nil, s.listIncidents},
-		{"GET", "/v1/incidents/{id}", "An incident: stored facts and workflow status", responders, nil, s.getIncident},
-		{"POST", "/v1/incidents/{id}/assessment", "Record the reportability decision", responders, assessBody{}, s.assess},
-		{"POST", "/v1/incidents/{id}/scope", "Set or revise the scope criteria", responders, store.ScopeCriteria{}, s.scope},
-		{"POST", "/v1/incidents/{id}/draft", "Propose the notice draft", responders, json.RawMessage(nil), s.draft},
-		{"POST", "/v1/incidents/{id}/approval", "Approve the draft's content hash", []string{"approver"}, approveBody{}, s.approve},
-		{"POST", "/v1/incidents/{id}/override", "Release the partner gate with a justification", responders, overrideBody{}, s.override},
-		{"GET", "/v1/incidents/{id}/scope/versions", "Every scope version with its counts", responders, nil, s.scopeVersions},
-		{"GET", "/v1/incidents/{id}/scope/diff", "Tenants added and removed between two scope versions (?from=&to=&limit=)", responders, nil, s.scopeDiff},
-		{"GET", "/v1/incidents/{id}/tenants", "The ledger, one line per tenant (?phase=&open=true&limit=)", responders, nil, s.tenantLedger},
-		{"POST", "/v1/incidents/{id}/followup", "Open an update phase: the current notice, owed again to every tenant in scope", responders, struct{}{}, s.followup},
-		{"POST", "/v1/incidents/{id}/retry", "Send now what the ledger says is still owed", responders, struct{}{}, s.retry},
-		{"POST", "/v1/incidents/{id}/close", "Close the incident", responders, closeBody{}, s.closeIncident},
-		{"GET", "/v1/partner/reviews", "The caller's pending partner reviews", []string{"partner"}, nil, s.partnerReviews},
-		{"POST", "/v1/partner/reviews/{id}/decision", "Confirm or request changes", []string{"partner"}, decisionBody{}, s.partnerDecision},
+		{"GET", "/v1/apikeys", "List API keys", authz.KeysManage, nil, s.listAPIKeys},
+		{"POST", "/v1/apikeys", "Create an API key (shown once)", authz.KeysManage, apiKeyBody{}, s.createAPIKey},
+		{"DELETE", "/v1/apikeys/{id}", "Revoke an API key", authz.KeysManage, nil, s.revokeAPIKey},
+		{"POST", "/v1/incidents", "Declare an incident (Idempotency-Key header)", authz.IncidentDeclare, store.Declaration{}, s.declare},
+		{"GET", "/v1/incidents", "List incidents (?stage=&limit=&before=)", authz.IncidentRead, nil, s.listIncidents},
+		{"GET", "/v1/incidents/{id}", "An incident: stored facts and workflow status", authz.IncidentRead, nil, s.getIncident},
+		{"POST", "/v1/incidents/{id}/assessment", "Record the reportability decision", authz.IncidentAssess, assessBody{}, s.assess},
+		{"POST", "/v1/incidents/{id}/scope", "Set or revise the scope criteria", authz.IncidentScope, store.ScopeCriteria{}, s.scope},
+		{"POST", "/v1/incidents/{id}/draft", "Propose the notice draft", authz.IncidentDraft, json.RawMessage(nil), s.draft},
+		{"GET", "/v1/incidents/{id}/notice", "The current draft as each locale renders it (subject, text, HTML), with the changes since the previous draft", authz.IncidentRead, nil, s.noticePreview},
+		{"POST", "/v1/incidents/{id}/approval", "Approve the draft's content hash", authz.IncidentApprove, approveBody{}, s.approve},
+		{"POST", "/v1/incidents/{id}/override", "Release the partner gate with a justification", authz.IncidentOverride, overrideBody{}, s.override},
+		{"GET", "/v1/incidents/{id}/scope/versions", "Every scope version with its counts", authz.IncidentRead, nil, s.scopeVersions},
+		{"GET", "/v1/incidents/{id}/scope/diff", "Tenants added and removed between two scope versions (?from=&to=&limit=)", authz.IncidentRead, nil, s.scopeDiff},
+		{"GET", "/v1/incidents/{id}/tenants", "The ledger, one line per tenant (?phase=&open=true&limit=)", authz.IncidentRead, nil, s.tenantLedger},
+		{"POST", "/v1/incidents/{id}/followup", "Open an update phase: the current notice, owed again to every tenant in scope", authz.IncidentFollowup, struct{}{}, s.followup},
+		{"POST", "/v1/incidents/{id}/retry", "Send now what the ledger says is still owed", authz.IncidentRetry, struct{}{}, s.retry},
+		{"POST", "/v1/incidents/{id}/close", "Close the incident", authz.IncidentClose, closeBody{}, s.closeIncident},
+		{"GET", "/v1/partner/reviews", "The caller's pending partner reviews", authz.PartnerRead, nil, s.partnerReviews},
+		{"POST", "/v1/partner/reviews/{id}/decision", "Confirm or request changes", authz.PartnerDecide, decisionBody{}, s.partnerDecision},
 	}
 }
-
-var responders = []string{"responder", "approver"}
 
 type apiKeyBody struct {
 	Name string `json:"name"`
@@ -87,13 +87,6 @@ type rejectedError struct{ msg string }
 
 func (e *rejectedError) Error() string { return e.msg }
 
-// actor names the caller in the audit log and to the workflow: the key's name and id,
-// so two keys with the same name remain two people.
-func actor(r *http.Request) string {
-	k := caller(r)
-	return fmt.Sprintf("%s#%d", k.Name, k.ID)
-}
-
 func (s *Server) declare(w http.ResponseWriter, r *http.Request) {
 	var d store.Declaration
 	if err := decode(w, r, &d); err != nil {
@@ -104,7 +97,7 @@ func (s *Server) declare(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	inc, created, err := s.Declare(r.Context(), r.Header.Get("Idempotency-Key"), d, actor(r))
+	inc, created, err := s.Declare(r.Context(), caller(r), r.Header.Get("Idempotency-Key"), d)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -196,7 +189,7 @@ type IncidentView struct {
 }
 
 func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
-	v, err := s.View(r.Context(), r.PathValue("id"))
+	v, err := s.View(r.Context(), caller(r), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -204,9 +197,10 @@ func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-// update sends a Temporal Update to the incident's workflow and answers with the status.
-func (s *Server) update(w http.ResponseWriter, r *http.Request, id, name string, arg any) {
-	st, err := s.Update(r.Context(), id, name, arg)
+// do takes the action in names on the incident the path names and answers with the
+// status.
+func (s *Server) do(w http.ResponseWriter, r *http.Request, in any) {
+	st, err := s.Do(r.Context(), caller(r), r.PathValue("id"), in)
 	s.answerStatus(w, r, st, err)
 }
 
@@ -246,7 +240,7 @@ func (s *Server) assess(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, Error{Code: "invalid", Message: "required: true or false", Field: "reportable"})
 		return
 	}
-	s.update(w, r, r.PathValue("id"), workflows.UpdateAssess, workflows.AssessInput{Reportable: *in.Reportable, Rationale: in.Rationale, Actor: actor(r)})
+	s.do(w, r, workflows.AssessInput{Reportable: *in.Reportable, Rationale: in.Rationale})
 }
 
 func (s *Server) scope(w http.ResponseWriter, r *http.Request) {
@@ -263,7 +257,7 @@ func (s *Server) scope(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &store.FieldError{Field: "scope", Message: "no criteria: name services, connectors, countries, data regions, regimes or tenant ids"})
 		return
 	}
-	s.update(w, r, r.PathValue("id"), workflows.UpdateScope, workflows.ScopeInput{Criteria: c, Actor: actor(r)})
+	s.do(w, r, workflows.ScopeInput{Criteria: c})
 }
 
 func (s *Server) draft(w http.ResponseWriter, r *http.Request) {
@@ -272,7 +266,7 @@ func (s *Server) draft(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	st, err := s.ProposeDraft(r.Context(), r.PathValue("id"), raw, actor(r))
+	st, err := s.ProposeDraft(r.Context(), caller(r), r.PathValue("id"), raw)
 	s.answerStatus(w, r, st, err)
 }
 
@@ -282,7 +276,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.update(w, r, r.PathValue("id"), workflows.UpdateApprove, workflows.ApproveInput{ContentHash: in.ContentHash, Actor: actor(r)})
+	s.do(w, r, workflows.ApproveInput{ContentHash: in.ContentHash})
 }
 
 func (s *Server) override(w http.ResponseWriter, r *http.Request) {
@@ -291,7 +285,7 @@ func (s *Server) override(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.update(w, r, r.PathValue("id"), workflows.UpdateOverride, workflows.OverrideInput{Justification: in.Justification, Actor: actor(r)})
+	s.do(w, r, workflows.OverrideInput{Justification: in.Justification})
 }
 
 func (s *Server) followup(w http.ResponseWriter, r *http.Request) {
@@ -300,7 +294,7 @@ func (s *Server) followup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.update(w, r, r.PathValue("id"), workflows.UpdateFollowup, workflows.FollowupInput{Actor: actor(r)})
+	s.do(w, r, workflows.FollowupInput{})
 }
 
 func (s *Server) retry(w http.ResponseWriter, r *http.Request) {
@@ -309,7 +303,7 @@ func (s *Server) retry(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.update(w, r, r.PathValue("id"), workflows.UpdateRetry, workflows.RetryInput{Actor: actor(r)})
+	s.do(w, r, workflows.RetryInput{})
 }
 
 func (s *Server) scopeVersions(w http.ResponseWriter, r *http.Request) {
@@ -409,15 +403,7 @@ func (s *Server) closeIncident(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.update(w, r, r.PathValue("id"), workflows.UpdateClose, workflows.CloseInput{Reason: in.Reason, Actor: actor(r)})
-}
-
-// partnerOf is the partner a key acts for ("" for admin, who sees every partner).
-func partnerOf(k store.APIKey) string {
-	if len(k.Role) > len("partner:") && k.Role[:len("partner:")] == "partner:" {
-		return k.Role[len("partner:"):]
-	}
-	return ""
+	s.do(w, r, workflows.CloseInput{Reason: in.Reason})
 }
 
 // ReviewView is a pending review with the draft under review.
@@ -451,10 +437,10 @@ func (s *Server) partnerDecision(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, Error{Code: "invalid", Message: "review id must be a positive integer", Field: "id"})
 		return
 	}
-	st, err := s.Decide(r.Context(), caller(r), id, in.Decision == "confirm", in.ContentHash, in.Comment, actor(r))
+	st, err := s.Decide(r.Context(), caller(r), id, in.Decision == "confirm", in.ContentHash, in.Comment)
 	if errors.Is(err, ErrOtherPartner) {
 		// Another partner's review is answered as if it did not exist.
-		s.denied(r, "another partner's review", caller(r).ID)
+		s.Deny(r, "POST /v1/partner/reviews/{id}/decision", "another partner's review", caller(r).ID)
 	}
 	s.answerStatus(w, r, st, err)
 }

@@ -258,7 +258,7 @@ func TestAPIKeyRoutesRejectBadInput(t *testing.T) {
 		APIKey store.APIKey `json:"api_key"`
 	}
 	e.must(t, http.StatusCreated, "POST", "/v1/apikeys", keyAdmin, map[string]string{"name": "ci", "role": "partner:devicecare"}).JSON(t, &out)
-	require.Equal(t, "partner:devicecare", out.APIKey.Role)
+	require.Equal(t, []string{"partner:devicecare"}, out.APIKey.Roles)
 	require.True(t, strings.HasPrefix(out.Key, out.APIKey.Prefix))
 	require.Equal(t, 0, e.count(t, `SELECT count(*) FROM api_keys WHERE key_hash = $1::bytea AND id <> $2`, store.HashKey(out.Key), out.APIKey.ID))
 	require.NotContains(t, e.logged(), out.Key)

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+
+	"github.com/breachflow/breachflow/internal/authz"
 )
 
 // OpenAPI builds the OpenAPI 3 document from the route table.
@@ -39,11 +41,10 @@ func (s *Server) OpenAPI() map[string]any {
 		item[strings.ToLower(method)] = op
 	}
 	for _, rt := range s.apiRoutes() {
-		add(rt.Method, rt.Path, rt.Summary, rt.Roles, rt.Body, true)
+		add(rt.Method, rt.Path, rt.Summary, authz.RolesFor(rt.Action), rt.Body, true)
 	}
 	add("GET", "/healthz", "Liveness", nil, nil, false)
 	add("GET", "/readyz", "Readiness: PostgreSQL and Temporal answer", nil, nil, false)
-	add("GET", "/metrics", "Prometheus metrics", nil, nil, false)
 	add("GET", "/v1/openapi.json", "This document", nil, nil, false)
 	add("POST", "/v1/webhooks/sendgrid", "SendGrid signed Event Webhook", nil, []any{}, false)
 	add("GET", "/ack/{token}", "Acknowledgement page (changes nothing)", nil, nil, false)

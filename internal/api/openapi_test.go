@@ -14,10 +14,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// unsecuredRoutes are the routes outside the API's table: probes, metrics, the document
-// itself, SendGrid's signed webhook and the customers' acknowledgement pages.
+// unsecuredRoutes are the routes outside the API's table: probes, the document itself,
+// SendGrid's signed webhook and the customers' acknowledgement pages. /metrics is on a
+// listener of its own.
 var unsecuredRoutes = []string{
-	"GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/openapi.json",
+	"GET /healthz", "GET /readyz", "GET /v1/openapi.json",
 	"POST /v1/webhooks/sendgrid", "GET /ack/{token}", "POST /ack/{token}",
 }
 
@@ -212,7 +213,7 @@ func TestOpenAPIListsExactlyWhatIsServed(t *testing.T) {
 	}
 	// And paths nobody documented are not served.
 	for _, path := range []string{"/", "/v1/", "/v1/incidents/1/acks", "/v1/partner/reviews/1", "/v1/apikeys/1/rotate",
-		"/console/", "/debug/pprof/", "/ack/", "/ack/" + strings.Repeat("0", 64) + "/x", "/v2/incidents"} {
+		"/console/", "/debug/pprof/", "/metrics", "/ack/", "/ack/" + strings.Repeat("0", 64) + "/x", "/v2/incidents"} {
 		r := e.do(t, "GET", path, keyAdmin, nil)
 		require.Equal(t, http.StatusNotFound, r.Code, "%s: %s", path, r)
 		require.True(t, fromMux(r), "%s is served but not documented: %s", path, r)

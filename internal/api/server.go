@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +32,19 @@ type Server struct {
 	Timing workflows.Timing
 	// Limits throttles requests per key and per address.
 	Limits *Limiter
+	// ClientHeader names the header a trusted reverse proxy sets to the client's address
+	// (X-Forwarded-For: its last entry); empty uses the TCP peer.
+	ClientHeader string
+	// PublicURL is the base of acknowledgement links; its host is one custom notice
+	// templates may link to.
+	PublicURL string
+	// URLHosts are the hosts custom notice templates may link to.
+	URLHosts []string
+	// DenialWindow is how long refused requests are counted before they are audited
+	// (zero: DefaultDenialWindow).
+	DenialWindow time.Duration
+
+	denied denials
 
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -47,15 +61,20 @@ func New(st *store.Store, tc client.Client, logger *zap.Logger) *Server {
 	return s
 }
 
+// Metrics returns the /metrics handler, served on a listener of its own: the public
+// listener does not tell the world that a breach was declared.
+func (s *Server) Metrics() http.Handler {
+	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+}
+
 // Handler returns the routed handler.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.route(mux, "GET /healthz", s.healthz)
 	s.route(mux, "GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 	s.route(mux, "POST /v1/webhooks/sendgrid", s.sendgridWebhook)
 	for _, rt := range s.apiRoutes() {
-		s.route(mux, rt.Method+" "+rt.Path, s.limited(s.auth(rt.Handler, rt.Roles...)))
+		s.route(mux, rt.Method+" "+rt.Path, s.limited(s.auth(rt.Handler, rt.Action, rt.Method+" "+rt.Path)))
 	}
 	s.route(mux, "GET /v1/openapi.json", s.openAPI)
 	s.route(mux, "GET /ack/{token}", s.limitedAck(s.ackPage))
@@ -67,7 +86,7 @@ func (s *Server) route(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
 	mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		h(rec, r)
-		s.requests.WithLabelValues(pattern, http.StatusText(rec.code)).Inc()
+		s.requests.WithLabelValues(pattern, strconv.Itoa(rec.code/100)+"xx").Inc()
 	}))
 }
 

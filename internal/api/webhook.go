@@ -15,8 +15,13 @@ import (
 	"github.com/breachflow/breachflow/workflows"
 )
 
-// maxWebhookBody bounds one Event Webhook post; SendGrid batches stay far below it.
-const maxWebhookBody = 8 << 20
+// MaxWebhookBody bounds one Event Webhook post. SendGrid posts a batch when it reaches
+// 768 KB (or every 30 seconds), so a batch is 768 KB plus the last event at most; an event
+// is a few hundred bytes and at worst about 64 KB (10,000 bytes of custom args, escaped).
+// Two MiB is more than twice any batch SendGrid sends, and the built-in sink (which batches
+// by the same 768 KiB) stays under it; it is also what an unauthenticated post may make the
+// server buffer before its signature is checked, instead of the 8 MiB it used to be.
+const MaxWebhookBody = 2 << 20
 
 // maxEventLead is how far after its arrival an event may be dated before its date is ignored.
 const maxEventLead = 24 * time.Hour
@@ -24,13 +29,23 @@ const maxEventLead = 24 * time.Hour
 // sendgridWebhook receives SendGrid's signed Event Webhook. The signature authenticates the
 // post, so it takes no API key; a post that fails verification writes nothing. Events are
 // applied idempotently: SendGrid posts at least once and retries anything but a 2xx.
+// Before anything is read, a post is counted against its address's limit and refused when
+// its declared length is over MaxWebhookBody; a body that does not declare it is read up to
+// the cap and no further.
 func (s *Server) sendgridWebhook(w http.ResponseWriter, r *http.Request) {
+	if !s.webhookAllowed(w, r) {
+		return
+	}
 	if s.Webhook == nil {
 		writeError(w, http.StatusServiceUnavailable, Error{Code: "webhook_not_configured",
 			Message: "the SendGrid Event Webhook verification key is not configured"})
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
+	if r.ContentLength > MaxWebhookBody {
+		s.fail(w, r, errTooLarge)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

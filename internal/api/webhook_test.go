@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -439,7 +440,7 @@ func TestSendgridWebhookRejectsUnverifiedPosts(t *testing.T) {
 	tampered := bytes.Replace(genuine.body, []byte(`"event":"bounce"`), []byte(`"event":"delivered"`), 1)
 	require.NotEqual(t, genuine.body, tampered)
 	now := time.Now()
-	oversized := append([]byte(`[`), bytes.Repeat([]byte(" "), 8<<20)...)
+	oversized := append([]byte(`[`), bytes.Repeat([]byte(" "), api.MaxWebhookBody)...)
 	oversized = append(oversized, ']')
 
 	cases := []struct {
@@ -588,4 +589,136 @@ func TestSendgridWebhookSignalsReopenedIncidents(t *testing.T) {
 		warned = warned || (e.ContextMap()["incident_id"] == webhookIncident && e.ContextMap()["tenants"] == int64(1))
 	}
 	require.True(t, warned, "the failed signal is logged: %v", env.logs.All())
+}
+
+// TestSendgridWebhookBodyCap: a body of MaxWebhookBody is read and verified; one byte more
+// is refused 413 before a byte of it is read when its length is declared, and read no
+// further than the cap when it is not. Neither writes anything.
+func TestSendgridWebhookBodyCap(t *testing.T) {
+	t.Parallel()
+	env := newWebhookEnv(t)
+	env.seedNotices(t, "security@tenant-one.example.com")
+	before := env.state(t)
+	now := time.Now().Unix()
+
+	atCap := append(append([]byte{'['}, bytes.Repeat([]byte{' '}, api.MaxWebhookBody-2)...), ']')
+	rec := serveDirect(env.handler, http.MethodPost, webhookPath, bytes.NewReader(atCap), int64(len(atCap)),
+		signed(t, env.signingKey, now, atCap))
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+
+	over := append(append([]byte{'['}, bytes.Repeat([]byte{' '}, api.MaxWebhookBody-1)...), ']')
+	declared := &countingReader{r: bytes.NewReader(over)}
+	rec = serveDirect(env.handler, http.MethodPost, webhookPath, declared, int64(len(over)), signed(t, env.signingKey, now, over))
+	require.Equal(t, http.StatusRequestEntityTooLarge, rec.Code, rec.Body.String())
+	require.Contains(t, rec.Body.String(), `"too_large"`)
+	require.Zero(t, declared.n, "the body was read")
+
+	chunked := &countingReader{r: io.LimitReader(zeros{}, 64<<20)}
+	rec = serveDirect(env.handler, http.MethodPost, webhookPath, chunked, -1, signed(t, env.signingKey, now, []byte("[]")))
+	require.Equal(t, http.StatusRequestEntityTooLarge, rec.Code, rec.Body.String())
+	require.LessOrEqual(t, chunked.n, int64(api.MaxWebhookBody+1), "read past the cap")
+	require.Equal(t, before, env.state(t))
+}
+
+// TestSendgridWebhookRateLimit: posts count against their address before anything is read
+// or verified; past the burst even a genuine post is refused 429 (SendGrid posts it again
+// later) and writes nothing, while another address, another of SendGrid's servers behind
+// the same proxy, is not affected.
+func TestSendgridWebhookRateLimit(t *testing.T) {
+	t.Parallel()
+	env := newWebhookEnv(t)
+	notices := env.seedNotices(t, "security@tenant-one.example.com")
+	env.tap.setHold(true)
+	env.send(t, notices)
+	env.flush(t)
+	held := env.tap.recorded()
+	require.Len(t, held, 1)
+	genuine := held[0]
+	env.api.Limits = api.NewLimiter(api.Limits{Webhook: 0.001, WebhookBurst: 3})
+	env.api.ClientHeader = forwardedHeader
+	from := func(h http.Header, addr string) http.Header {
+		h = h.Clone()
+		h.Set(forwardedHeader, addr)
+		return h
+	}
+	const a, b = "203.0.113.10", "203.0.113.11"
+
+	for range 3 {
+		rec := serveDirect(env.handler, http.MethodPost, webhookPath, strings.NewReader("[]"), 2, from(http.Header{}, a))
+		require.Equal(t, http.StatusUnauthorized, rec.Code, rec.Body.String())
+	}
+	before := env.state(t)
+	body := &countingReader{r: bytes.NewReader(genuine.body)}
+	rec := serveDirect(env.handler, http.MethodPost, webhookPath, body, int64(len(genuine.body)), from(genuine.header, a))
+	require.Equal(t, http.StatusTooManyRequests, rec.Code, rec.Body.String())
+	require.Contains(t, rec.Body.String(), `"rate_limited"`)
+	wait, err := strconv.Atoi(rec.Header().Get("Retry-After"))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, wait, 1000)
+	require.Zero(t, body.n, "a refused post was read")
+	require.Equal(t, before, env.state(t))
+
+	rec = serveDirect(env.handler, http.MethodPost, webhookPath, bytes.NewReader(genuine.body), int64(len(genuine.body)), from(genuine.header, b))
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.Equal(t, "delivered", env.notice(t, notices[0].ID).Status)
+}
+
+// TestDefaultWebhookLimitTakesABurst: by default one address may post a burst of fifty
+// before it is refused.
+func TestDefaultWebhookLimitTakesABurst(t *testing.T) {
+	t.Parallel()
+	require.GreaterOrEqual(t, api.DefaultLimits.WebhookBurst, 50)
+	env := newWebhookEnv(t)
+	for range api.DefaultLimits.WebhookBurst {
+		rec := serveDirect(env.handler, http.MethodPost, webhookPath, strings.NewReader("[]"), 2, nil)
+		require.Equal(t, http.StatusUnauthorized, rec.Code, rec.Body.String())
+	}
+	rec := serveDirect(env.handler, http.MethodPost, webhookPath, strings.NewReader("[]"), 2, nil)
+	require.Equal(t, http.StatusTooManyRequests, rec.Code, rec.Body.String())
+}
+
+// TestSendgridWebhookTakesTheSinksLargestBatches: a page whose events carry the largest
+// custom args SendGrid accepts reaches the API in posts under its cap, every one accepted
+// under the default limits.
+func TestSendgridWebhookTakesTheSinksLargestBatches(t *testing.T) {
+	t.Parallel()
+	env := newWebhookEnv(t)
+	sinkSrv := httptest.NewServer(env.sink.Handler())
+	t.Cleanup(sinkSrv.Close)
+	ps := make([]any, 1000)
+	for i := range ps {
+		ps[i] = map[string]any{
+			"to": []any{map[string]any{"email": fmt.Sprintf("user%d@example.com", i)}},
+			// Just under the 10,000 bytes of custom args a personalization may carry.
+			"custom_args": map[string]any{"notice_id": strconv.Itoa(900000 + i), "pad": strings.Repeat("x", 9900)},
+		}
+	}
+	raw, err := json.Marshal(map[string]any{
+		"from":             map[string]any{"email": "notices@breachflow.example.com"},
+		"subject":          "Security incident notice",
+		"content":          []any{map[string]any{"type": "text/plain", "value": "Please read and acknowledge this notice."}},
+		"personalizations": ps,
+	})
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, sinkSrv.URL+"/v3/mail/send", bytes.NewReader(raw))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer SG.test-key")
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	env.flush(t)
+
+	posts := env.tap.recorded()
+	events := 0
+	for i, p := range posts {
+		require.Equal(t, http.StatusOK, p.status, "post %d of %d bytes", i, len(p.body))
+		require.LessOrEqual(t, len(p.body), api.MaxWebhookBody)
+		var batch []json.RawMessage
+		require.NoError(t, json.Unmarshal(p.body, &batch))
+		events += len(batch)
+	}
+	require.Equal(t, 2000, events, "processed and delivered for each")
+	require.Zero(t, env.sink.Stats().WebhookFailedEvents)
 }

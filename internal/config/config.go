@@ -32,6 +32,41 @@ type Config struct {
 	LogFormat         string
 	AckSecret         string
 	ResponderEmails   string
+	MetricsListen     string
+	SessionKeys       string
+	TrustedProxy      string
+	NoticeURLHosts    string
+	TLSCert           string
+	TLSKey            string
+}
+
+// SessionKey is one console session signing key and its id.
+type SessionKey struct {
+	ID     string
+	Secret []byte
+}
+
+// ConsoleKeys returns the console session keys, the signing key first; the others are
+// still accepted so that a rotation does not end live sessions.
+func (c Config) ConsoleKeys() []SessionKey {
+	var out []SessionKey
+	for _, p := range strings.Split(c.SessionKeys, ",") {
+		if id, secret, ok := strings.Cut(strings.TrimSpace(p), ":"); ok {
+			out = append(out, SessionKey{ID: id, Secret: []byte(secret)})
+		}
+	}
+	return out
+}
+
+// URLHosts returns the hosts that custom notice templates may link to.
+func (c Config) URLHosts() []string {
+	var out []string
+	for _, h := range strings.Split(c.NoticeURLHosts, ",") {
+		if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // Responders returns the responder addresses.
@@ -83,6 +118,18 @@ func (c *Config) settings() []setting {
 			usage: "secret that derives acknowledgement links (empty: one generated once and kept in the database)", str: &c.AckSecret, check: checkSecret},
 		{env: "BREACHFLOW_RESPONDER_EMAILS", flag: "responder-emails", def: "",
 			usage: "comma-separated addresses that receive deadline and partner alerts", str: &c.ResponderEmails, check: checkEmailList},
+		{env: "BREACHFLOW_METRICS_LISTEN", flag: "metrics-listen", def: "127.0.0.1:9090",
+			usage: "listen address of /metrics (a listener of its own, not the public one)", str: &c.MetricsListen, check: checkHostPort},
+		{env: "BREACHFLOW_SESSION_KEYS", flag: "session-keys", def: "",
+			usage: "console session keys as id:secret[,id:secret…]; the first signs, the others are still accepted (rotation)", str: &c.SessionKeys, check: checkSessionKeys},
+		{env: "BREACHFLOW_TRUSTED_PROXY_HEADER", flag: "trusted-proxy-header", def: "",
+			usage: "header a trusted reverse proxy sets to the client address (X-Forwarded-For: its last entry); empty: the TCP peer", str: &c.TrustedProxy, check: checkHeaderName},
+		{env: "BREACHFLOW_NOTICE_URL_HOSTS", flag: "notice-url-hosts", def: "",
+			usage: "comma-separated hosts custom notice templates may link to, besides the public URL's", str: &c.NoticeURLHosts, check: checkHostList},
+		{env: "BREACHFLOW_TLS_CERT", flag: "tls-cert", def: "",
+			usage: "PEM certificate file: serve HTTPS (with BREACHFLOW_TLS_KEY)", str: &c.TLSCert},
+		{env: "BREACHFLOW_TLS_KEY", flag: "tls-key", def: "",
+			usage: "PEM private key file of BREACHFLOW_TLS_CERT", str: &c.TLSKey},
 		{env: "BREACHFLOW_LOG_LEVEL", flag: "log-level", def: "info",
 			usage: "debug, info, warn or error", str: &c.LogLevel, check: oneOf("debug", "info", "warn", "error")},
 		{env: "BREACHFLOW_LOG_FORMAT", flag: "log-format", def: "json",
@@ -222,6 +269,44 @@ func checkEmail(v string) error {
 func checkSecret(v string) error {
 	if v != "" && len(v) < 32 {
 		return errors.New("want at least 32 characters")
+	}
+	return nil
+}
+
+func checkSessionKeys(v string) error {
+	if v == "" {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, p := range strings.Split(v, ",") {
+		id, secret, ok := strings.Cut(strings.TrimSpace(p), ":")
+		switch {
+		case !ok || id == "" || len(id) > 32 || strings.ContainsAny(id, ". \t"):
+			return errors.New("want id:secret pairs separated by commas, each id 1-32 characters without dots or spaces")
+		case len(secret) < 32:
+			return fmt.Errorf("key %q: want a secret of at least 32 characters", id)
+		case seen[id]:
+			return fmt.Errorf("key id %q appears twice", id)
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
+func checkHeaderName(v string) error {
+	for _, r := range v {
+		if !(r == '-' || r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z') {
+			return errors.New("want a header name such as X-Forwarded-For")
+		}
+	}
+	return nil
+}
+
+func checkHostList(v string) error {
+	for _, h := range strings.Split(v, ",") {
+		if h = strings.TrimSpace(h); h != "" && (strings.ContainsAny(h, "/:@ ") || !strings.Contains(h, ".")) {
+			return fmt.Errorf("%q: want a host name such as status.example.com", h)
+		}
 	}
 	return nil
 }

@@ -163,7 +163,7 @@ func TestBrowserIncident(t *testing.T) {
 	for _, who := range []string{"alice", "bob"} {
 		signIn(who)
 		run("open "+who, chromedp.Navigate(incURL), chromedp.WaitVisible(css("#approve-submit")))
-		submit("approve "+who, "#approve-submit", "Done: approve")
+		submit("approve "+who, "#approve-submit", "Done: approval recorded.")
 		require.Contains(t, text("#approvers"), who)
 		signOut()
 	}

@@ -5,13 +5,14 @@
 package console
 
 import (
+	"crypto/hmac"
 	"embed"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/breachflow/breachflow/internal/api"
+	"github.com/breachflow/breachflow/internal/authz"
 	"github.com/breachflow/breachflow/internal/notice"
 	"github.com/breachflow/breachflow/internal/store"
 	"github.com/breachflow/breachflow/workflows"
@@ -35,8 +37,8 @@ type Console struct {
 	API    *api.Server
 	Store  *store.Store
 	Logger *zap.Logger
-	// Secret signs session cookies and CSRF tokens.
-	Secret []byte
+	// Keys sign session cookies and CSRF tokens; the first signs new sessions.
+	Keys []SessionKey
 	// SinkURL links the mail sink's mailbox (dev only).
 	SinkURL string
 	// Secure marks cookies Secure (serve behind https).
@@ -80,14 +82,16 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("POST /console/login", c.login)
 	mux.HandleFunc("POST /console/logout", c.authed(c.logout))
 	mux.HandleFunc("GET /console/{$}", c.authed(c.incidents))
-	mux.HandleFunc("GET /console/declare", c.authed(c.roles(c.declarePage, api.Responders...)))
-	mux.HandleFunc("POST /console/declare", c.authed(c.roles(c.declare, api.Responders...)))
-	mux.HandleFunc("GET /console/incidents/{id}", c.authed(c.roles(c.incident, api.Responders...)))
-	mux.HandleFunc("GET /console/incidents/{id}/tenants.csv", c.authed(c.roles(c.evidenceCSV, api.Responders...)))
-	mux.HandleFunc("POST /console/incidents/{id}/approve", c.authed(c.roles(c.action, "approver")))
-	mux.HandleFunc("POST /console/incidents/{id}/{action}", c.authed(c.roles(c.action, api.Responders...)))
-	mux.HandleFunc("GET /console/partner", c.authed(c.roles(c.partnerPage, "partner")))
-	mux.HandleFunc("POST /console/partner/reviews/{id}/decision", c.authed(c.roles(c.decide, "partner")))
+	mux.HandleFunc("GET /console/declare", c.authed(c.allow(c.declarePage, authz.IncidentDeclare)))
+	mux.HandleFunc("POST /console/declare", c.authed(c.allow(c.declare, authz.IncidentDeclare)))
+	mux.HandleFunc("GET /console/incidents/{id}", c.authed(c.allow(c.incident, authz.IncidentRead)))
+	mux.HandleFunc("GET /console/incidents/{id}/tenants.csv", c.authed(c.allow(c.evidenceCSV, authz.IncidentRead)))
+	// One route per form, named here: the action is the route's, never read from the path.
+	for _, a := range formActions {
+		mux.HandleFunc("POST /console/incidents/{id}/"+a.name, c.authed(c.allow(c.action(a), a.action)))
+	}
+	mux.HandleFunc("GET /console/partner", c.authed(c.allow(c.partnerPage, authz.PartnerRead)))
+	mux.HandleFunc("POST /console/partner/reviews/{id}/decision", c.authed(c.allow(c.decide, authz.PartnerDecide)))
 	return securityHeaders(mux)
 }
 
@@ -123,16 +127,33 @@ type caller struct {
 	sess session
 }
 
+// notices are the only messages a redirect may show, by code: a banner never shows
+// text that came in a URL.
+var notices = map[string]string{
+	"declared":    "Declared.",
+	"decision":    "Decision recorded.",
+	"signed_out":  "Signed out.",
+	"assess":      "Done: assessment recorded.",
+	"scope":       "Done: scope resolved.",
+	"draft":       "Done: draft proposed.",
+	"approve":     "Done: approval recorded.",
+	"override":    "Done: partner gate overridden.",
+	"followup":    "Done: follow-up opened.",
+	"retry":       "Done: retry requested.",
+	"close":       "Done: incident closed.",
+	"not_allowed": "Not allowed.",
+}
+
 func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, name string, p page) {
 	if cl, ok := r.Context().Value(ctxKey{}).(caller); ok {
 		p.Key = cl.key
-		p.CSRF = c.csrfFor(cl.sess.raw)
-		p.CanRespond = api.Allowed(cl.key.Role, api.Responders...)
-		p.CanApprove = api.Allowed(cl.key.Role, "approver")
-		p.CanPartner = api.Allowed(cl.key.Role, "partner")
+		p.CSRF = c.csrfFor(cl.sess)
+		p.CanRespond = authz.Allows(cl.key.Roles, authz.IncidentDeclare)
+		p.CanApprove = authz.Allows(cl.key.Roles, authz.IncidentApprove)
+		p.CanPartner = authz.Allows(cl.key.Roles, authz.PartnerRead)
 	}
 	p.SinkURL = c.SinkURL
-	if m := r.URL.Query().Get("ok"); m != "" && p.Flash == nil {
+	if m, ok := notices[r.URL.Query().Get("ok")]; ok && p.Flash == nil {
 		p.Flash = &flash{Kind: "info", Message: m}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -142,15 +163,11 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, name 
 	}
 }
 
-// authed admits requests with a valid session of a live key and checks the CSRF token
+// authed admits requests with a live session (of a live key) and checks the CSRF token
 // of every POST.
 func (c *Console) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess, err := c.readSession(r)
-		var k store.APIKey
-		if err == nil {
-			k, err = c.Store.GetAPIKey(r.Context(), sess.keyID)
-		}
 		if err != nil {
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/console/login", http.StatusSeeOther)
@@ -165,42 +182,34 @@ func (c *Console) authed(h http.HandlerFunc) http.HandlerFunc {
 				http.Error(w, "bad form", http.StatusBadRequest)
 				return
 			}
-			if r.PostForm.Get("csrf") != c.csrfFor(sess.raw) {
-				c.audit(r, k, "console.csrf_refused")
+			if !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(c.csrfFor(sess))) {
+				c.API.Deny(r, r.Pattern, "console CSRF token refused", sess.key.ID)
 				http.Error(w, "missing or wrong CSRF token; reload the page and try again", http.StatusForbidden)
 				return
 			}
 		}
-		ctx := r.Context()
-		r = r.WithContext(contextWith(ctx, caller{key: k, sess: sess}))
+		r = r.WithContext(contextWith(r.Context(), caller{key: sess.key, sess: sess}))
 		h(w, r)
 	}
 }
 
-// roles refuses keys whose role may not use the page, as the API does.
-func (c *Console) roles(h http.HandlerFunc, roles ...string) http.HandlerFunc {
+// allow refuses keys whose roles may not take action, as the API does (the action
+// itself checks again in the service behind both).
+func (c *Console) allow(h http.HandlerFunc, action authz.Action) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		k := callerOf(r).key
-		if !api.Allowed(k.Role, roles...) {
-			c.audit(r, k, "console.forbidden")
-			c.render(w, r, http.StatusForbidden, "incidents", page{Title: "Not allowed",
-				Flash: &flash{"error", "Your key's role (" + k.Role + ") may not do that."}, Data: incidentsData{}})
+		if !authz.Allows(k.Roles, action) {
+			c.forbidden(w, r, k)
 			return
 		}
 		h(w, r)
 	}
 }
 
-func (c *Console) audit(r *http.Request, k store.APIKey, action string) {
-	if _, err := c.Store.AppendAudit(r.Context(), store.AuditEntry{Actor: fmt.Sprintf("%s#%d", k.Name, k.ID), Action: action,
-		Detail: map[string]any{"path": r.URL.Path, "method": r.Method}}); err != nil {
-		c.Logger.Error("audit", zap.Error(err))
-	}
-}
-
-func actorOf(r *http.Request) string {
-	k := callerOf(r).key
-	return fmt.Sprintf("%s#%d", k.Name, k.ID)
+func (c *Console) forbidden(w http.ResponseWriter, r *http.Request, k store.APIKey) {
+	c.API.Deny(r, r.Pattern, "role not allowed", k.ID)
+	c.render(w, r, http.StatusForbidden, "incidents", page{Title: "Not allowed",
+		Flash: &flash{"error", "Your key's roles (" + strings.Join(k.Roles, ", ") + ") may not do that."}, Data: incidentsData{}})
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -208,6 +217,7 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "login", page{Title: "Sign in", CSRF: tok})
 }
 
+// login signs a key in. Attempts are limited per address and refusals audited.
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
@@ -215,24 +225,39 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ck, err := r.Cookie(loginCookie)
-	if err != nil || r.PostForm.Get("csrf") != ck.Value {
+	if err != nil || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(ck.Value)) {
 		http.Error(w, "missing or wrong CSRF token; reload the sign-in page", http.StatusForbidden)
+		return
+	}
+	if ok, wait := c.API.AllowSignIn(r); !ok {
+		c.API.Deny(r, r.Pattern, "console sign-in rate limited", 0)
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		c.render(w, r, http.StatusTooManyRequests, "login", page{Title: "Sign in", CSRF: ck.Value,
+			Flash: &flash{"error", "Too many sign-in attempts from your address; wait a minute and try again."}})
 		return
 	}
 	k, err := c.Store.Authenticate(r.Context(), strings.TrimSpace(r.PostForm.Get("key")))
 	if err != nil {
-		c.Logger.Warn("console sign-in refused")
+		c.API.Deny(r, r.Pattern, "console sign-in refused", 0)
 		c.render(w, r, http.StatusUnauthorized, "login", page{Title: "Sign in", CSRF: ck.Value,
 			Flash: &flash{"error", "That key is unknown or revoked."}})
 		return
 	}
-	c.newSession(w, k.ID)
+	if err := c.newSession(w, r, k.ID); err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	http.Redirect(w, r, "/console/", http.StatusSeeOther)
 }
 
+// logout ends the session in the database, so its cookie is worthless even if kept.
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
+	if err := c.endSession(r, callerOf(r).sess); err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/console/", MaxAge: -1, HttpOnly: true, Secure: c.Secure, SameSite: http.SameSiteStrictMode})
-	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+	http.Redirect(w, r, "/console/login?ok=signed_out", http.StatusSeeOther)
 }
 
 type incidentRow struct {
@@ -252,8 +277,12 @@ var stages = []string{store.StageDeclared, store.StageAssessing, store.StageScop
 
 func (c *Console) incidents(w http.ResponseWriter, r *http.Request) {
 	k := callerOf(r).key
-	if !api.Allowed(k.Role, api.Responders...) {
-		http.Redirect(w, r, "/console/partner", http.StatusSeeOther)
+	if !authz.Allows(k.Roles, authz.IncidentRead) {
+		if authz.Allows(k.Roles, authz.PartnerRead) {
+			http.Redirect(w, r, "/console/partner", http.StatusSeeOther)
+			return
+		}
+		c.forbidden(w, r, k)
 		return
 	}
 	stage := r.URL.Query().Get("stage")
@@ -387,7 +416,7 @@ func (c *Console) declare(w http.ResponseWriter, r *http.Request) {
 		again(err.Error())
 		return
 	}
-	inc, _, err := c.API.Declare(r.Context(), "", d, actorOf(r))
+	inc, _, err := c.API.Declare(r.Context(), callerOf(r).key, "", d)
 	if err != nil {
 		_, e := api.ErrorFor(err)
 		again(fieldMsg(e))
@@ -395,10 +424,10 @@ func (c *Console) declare(w http.ResponseWriter, r *http.Request) {
 	}
 	draft.Fields.Reference = inc.ID
 	raw, _ := json.Marshal(draft)
-	if _, err := c.API.ProposeDraft(r.Context(), inc.ID, raw, actorOf(r)); err != nil {
+	if _, err := c.API.ProposeDraft(r.Context(), callerOf(r).key, inc.ID, raw); err != nil {
 		c.Logger.Warn("draft after declaration", zap.String("incident_id", inc.ID), zap.Error(err))
 	}
-	http.Redirect(w, r, "/console/incidents/"+inc.ID+"?ok=Declared.", http.StatusSeeOther)
+	http.Redirect(w, r, "/console/incidents/"+inc.ID+"?ok=declared", http.StatusSeeOther)
 }
 
 func fieldMsg(e api.Error) string {
@@ -406,75 +435,6 @@ func fieldMsg(e api.Error) string {
 		return e.Field + ": " + e.Message
 	}
 	return e.Message
-}
-
-type incidentData struct {
-	View     api.IncidentView
-	Versions []store.ScopeVersion
-	// Open lists initial-notice tenants in scope that have not acknowledged, earliest
-	// deadline first, at most openListed; OpenCount is how many there are in all.
-	Open      []store.TenantStatus
-	OpenCount int
-	Audit     []store.AuditRecord
-	Notice    *notice.Rendered
-	Locales   []string
-	DraftJSON string
-	// Retry offers the retry action: the ledger holds released tenants still owed, or
-	// tenants a send failed for; RetryTenants counts the released ones still owed.
-	Retry        bool
-	RetryTenants int
-}
-
-// openListed bounds the open tenants the incident page lists; the CSV has them all.
-const openListed = 50
-
-func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, code int, fl *flash) {
-	ctx := r.Context()
-	id := r.PathValue("id")
-	v, err := c.API.View(ctx, id)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	d := incidentData{View: v, Locales: notice.Locales(), OpenCount: v.Ledger.Tenants - v.Ledger.Acknowledged}
-	d.Retry, d.RetryTenants = retryable(v.Incident, v.Ledger)
-	if d.Audit, err = c.Store.AuditTrail(ctx, id); err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	if d.Versions, err = c.Store.ScopeVersions(ctx, id); err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	if v.Scope != nil {
-		err := c.Store.TenantStatuses(ctx, id, 1, true, openListed, time.Now(), func(ts store.TenantStatus) error {
-			d.Open = append(d.Open, ts)
-			return nil
-		})
-		if err != nil {
-			c.fail(w, r, err)
-			return
-		}
-	}
-	if len(v.Incident.NoticeDraft) > 0 {
-		d.DraftJSON = string(v.Incident.NoticeDraft)
-		var draft notice.Draft
-		if json.Unmarshal(v.Incident.NoticeDraft, &draft) == nil {
-			locale := r.URL.Query().Get("locale")
-			if locale == "" {
-				locale = notice.DefaultLocale
-			}
-			if rd, err := notice.RenderFor(draft, notice.Recipient{TenantName: "Example Tenant Ltd", AckURL: "https://example.invalid/ack/preview",
-				Deadline: v.Incident.AwareAt.Add(72 * time.Hour), Locale: locale}); err == nil {
-				d.Notice = &rd
-			}
-		}
-	}
-	c.render(w, r, code, "incident", page{Title: id, Data: d, Flash: fl})
-}
-
-func (c *Console) incident(w http.ResponseWriter, r *http.Request) {
-	c.incidentPage(w, r, http.StatusOK, nil)
 }
 
 // retryable tells whether a retry would send anything (some phase owes released tenants
@@ -489,132 +449,80 @@ func retryable(inc store.Incident, l store.LedgerStats) (bool, int) {
 	return ok && inc.Stage != store.StageClosed, owed
 }
 
-// action runs one responder form through the same action as the API.
-func (c *Console) action(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	id := r.PathValue("id")
-	f := r.PostForm
-	actor := actorOf(r)
-	var err error
-	name := r.PathValue("action")
-	if strings.HasSuffix(r.URL.Path, "/approve") {
-		name = "approve"
-	}
-	switch name {
-	case "assess":
+// formAction is one responder form: its route name, the action it takes and how its
+// fields become that action's input.
+type formAction struct {
+	name   string
+	action authz.Action
+	input  func(f url.Values) (any, error)
+}
+
+// formActions is the fixed set of responder forms.
+var formActions = []formAction{
+	{"assess", authz.IncidentAssess, func(f url.Values) (any, error) {
 		rep := f.Get("reportable")
 		if rep != "true" && rep != "false" {
-			err = &store.FieldError{Field: "reportable", Message: "choose yes or no"}
-			break
+			return nil, &store.FieldError{Field: "reportable", Message: "choose yes or no"}
 		}
-		_, err = c.API.Update(ctx, id, workflows.UpdateAssess, workflows.AssessInput{Reportable: rep == "true", Rationale: f.Get("rationale"), Actor: actor})
-	case "scope":
+		return workflows.AssessInput{Reportable: rep == "true", Rationale: f.Get("rationale")}, nil
+	}},
+	{"scope", authz.IncidentScope, func(f url.Values) (any, error) {
 		crit := store.ScopeCriteria{Services: splitList(f.Get("services")), Connectors: splitList(f.Get("connectors")),
 			Countries: splitList(f.Get("countries")), DataRegions: splitList(f.Get("data_regions")), Regimes: splitList(f.Get("regimes")),
 			TenantIDs: splitList(f.Get("tenant_ids")), Exclude: splitList(f.Get("exclude"))}
-		if err = crit.Validate(); err == nil && crit.Empty() {
-			err = &store.FieldError{Field: "scope", Message: "no criteria"}
+		if err := crit.Validate(); err != nil {
+			return nil, err
 		}
-		if err == nil {
-			_, err = c.API.Update(ctx, id, workflows.UpdateScope, workflows.ScopeInput{Criteria: crit, Actor: actor})
+		if crit.Empty() {
+			return nil, &store.FieldError{Field: "scope", Message: "no criteria"}
 		}
-	case "draft":
+		return workflows.ScopeInput{Criteria: crit}, nil
+	}},
+	{"draft", authz.IncidentDraft, func(f url.Values) (any, error) {
 		raw := strings.TrimSpace(f.Get("draft"))
 		if !json.Valid([]byte(raw)) {
-			err = &store.FieldError{Field: "draft", Message: "not valid JSON"}
-			break
+			return nil, &store.FieldError{Field: "draft", Message: "not valid JSON"}
 		}
-		_, err = c.API.ProposeDraft(ctx, id, json.RawMessage(raw), actor)
-	case "approve":
-		_, err = c.API.Update(ctx, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: f.Get("content_hash"), Actor: actor})
-	case "override":
-		_, err = c.API.Update(ctx, id, workflows.UpdateOverride, workflows.OverrideInput{Justification: f.Get("justification"), Actor: actor})
-	case "followup":
-		_, err = c.API.Update(ctx, id, workflows.UpdateFollowup, workflows.FollowupInput{Actor: actor})
-	case "retry":
-		_, err = c.API.Update(ctx, id, workflows.UpdateRetry, workflows.RetryInput{Actor: actor})
-	case "close":
-		_, err = c.API.Update(ctx, id, workflows.UpdateClose, workflows.CloseInput{Reason: f.Get("reason"), Actor: actor})
-	default:
-		http.NotFound(w, r)
-		return
-	}
-	if err != nil {
-		code, e := api.ErrorFor(err)
-		if code == http.StatusNotFound {
-			c.fail(w, r, err)
-			return
-		}
-		c.incidentPage(w, r, code, &flash{"error", fieldMsg(e)})
-		return
-	}
-	http.Redirect(w, r, "/console/incidents/"+id+"?ok=Done:+"+name, http.StatusSeeOther)
+		return json.RawMessage(raw), nil
+	}},
+	{"approve", authz.IncidentApprove, func(f url.Values) (any, error) {
+		return workflows.ApproveInput{ContentHash: f.Get("content_hash")}, nil
+	}},
+	{"override", authz.IncidentOverride, func(f url.Values) (any, error) {
+		return workflows.OverrideInput{Justification: f.Get("justification")}, nil
+	}},
+	{"followup", authz.IncidentFollowup, func(url.Values) (any, error) { return workflows.FollowupInput{}, nil }},
+	{"retry", authz.IncidentRetry, func(url.Values) (any, error) { return workflows.RetryInput{}, nil }},
+	{"close", authz.IncidentClose, func(f url.Values) (any, error) {
+		return workflows.CloseInput{Reason: f.Get("reason")}, nil
+	}},
 }
 
-type reviewItem struct {
-	api.ReviewView
-	Text, Diff string
-}
-
-func (c *Console) partnerPage(w http.ResponseWriter, r *http.Request) {
-	c.partnerRender(w, r, http.StatusOK, nil)
-}
-
-func (c *Console) partnerRender(w http.ResponseWriter, r *http.Request, code int, fl *flash) {
-	ctx := r.Context()
-	list, err := c.API.Reviews(ctx, callerOf(r).key)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	items := make([]reviewItem, 0, len(list))
-	for _, rv := range list {
-		it := reviewItem{ReviewView: rv, Text: renderText(rv.Draft)}
-		if prev, err := c.Store.PreviousReviewHash(ctx, rv.IncidentID, rv.ID); err == nil && prev != "" && prev != rv.ContentHash {
-			if raw, err := c.Store.GetDraft(ctx, rv.IncidentID, prev); err == nil {
-				it.Diff = lineDiff(renderText(raw), it.Text)
+// action runs one responder form through the same service as the API.
+func (c *Console) action(a formAction) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		id := r.PathValue("id")
+		k := callerOf(r).key
+		in, err := a.input(r.PostForm)
+		if err == nil {
+			if raw, ok := in.(json.RawMessage); ok {
+				_, err = c.API.ProposeDraft(ctx, k, id, raw)
+			} else {
+				_, err = c.API.Do(ctx, k, id, in)
 			}
 		}
-		items = append(items, it)
-	}
-	c.render(w, r, code, "partner", page{Title: "Partner reviews", Data: struct{ Reviews []reviewItem }{items}, Flash: fl})
-}
-
-func renderText(raw json.RawMessage) string {
-	var d notice.Draft
-	if json.Unmarshal(raw, &d) != nil {
-		return ""
-	}
-	rd, err := notice.RenderFor(d, notice.Recipient{TenantName: "Example Tenant Ltd", AckURL: "https://example.invalid/ack/preview",
-		Deadline: d.Fields.AwareAt.Add(72 * time.Hour), Locale: notice.DefaultLocale})
-	if err != nil {
-		return ""
-	}
-	return rd.Subject + "\n\n" + rd.Text
-}
-
-// lineDiff lists the lines only in the old text (-) and only in the new one (+).
-func lineDiff(old, cur string) string {
-	in := func(s string) map[string]bool {
-		m := map[string]bool{}
-		for _, l := range strings.Split(s, "\n") {
-			m[l] = true
+		if err != nil {
+			code, e := api.ErrorFor(err)
+			if code == http.StatusNotFound {
+				c.fail(w, r, err)
+				return
+			}
+			c.incidentPage(w, r, code, &flash{"error", fieldMsg(e)})
+			return
 		}
-		return m
+		http.Redirect(w, r, "/console/incidents/"+id+"?ok="+a.name, http.StatusSeeOther)
 	}
-	o, n := in(old), in(cur)
-	var b strings.Builder
-	for _, l := range strings.Split(old, "\n") {
-		if !n[l] && strings.TrimSpace(l) != "" {
-			b.WriteString("- " + l + "\n")
-		}
-	}
-	for _, l := range strings.Split(cur, "\n") {
-		if !o[l] && strings.TrimSpace(l) != "" {
-			b.WriteString("+ " + l + "\n")
-		}
-	}
-	return b.String()
 }
 
 func (c *Console) decide(w http.ResponseWriter, r *http.Request) {
@@ -629,14 +537,14 @@ func (c *Console) decide(w http.ResponseWriter, r *http.Request) {
 		c.partnerRender(w, r, http.StatusBadRequest, &flash{"error", "decision: confirm or request changes"})
 		return
 	}
-	_, err = c.API.Decide(r.Context(), callerOf(r).key, id, decision == "confirm", f.Get("content_hash"), f.Get("comment"), actorOf(r))
+	_, err = c.API.Decide(r.Context(), callerOf(r).key, id, decision == "confirm", f.Get("content_hash"), f.Get("comment"))
 	if err != nil {
 		_, e := api.ErrorFor(err)
 		code, _ := api.ErrorFor(err)
 		c.partnerRender(w, r, code, &flash{"error", fieldMsg(e)})
 		return
 	}
-	http.Redirect(w, r, "/console/partner?ok=Decision+recorded.", http.StatusSeeOther)
+	http.Redirect(w, r, "/console/partner?ok=decision", http.StatusSeeOther)
 }
 
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {

@@ -25,7 +25,7 @@ func (c *Console) evidenceCSV(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.PathValue("id")
 	// Only the scope matters here: no ledger summary, no wait for the workflow's status.
-	scope, err := c.API.Scope(ctx, id)
+	scope, err := c.API.Scope(ctx, callerOf(r).key, id)
 	if err != nil {
 		c.fail(w, r, err)
 		return

@@ -89,9 +89,11 @@ func newStackWith(t *testing.T, opts stackOptions) *stack {
 	a := api.New(st, tsrv.GetDefaultClient(), zap.NewNop())
 	a.TaskQueue = s.tq
 	a.Timing = workflows.Timing{AckCheckInterval: 300 * time.Millisecond}
+	a.PublicURL = s.url
 	a.Webhook, err = mail.NewVerifier(sk.PublicKey())
 	require.NoError(t, err)
-	c := &console.Console{API: a, Store: st, Logger: zap.NewNop(), Secret: []byte("0123456789abcdef0123456789abcdef"), SinkURL: sinkSrv.URL}
+	c := &console.Console{API: a, Store: st, Logger: zap.NewNop(), SinkURL: sinkSrv.URL,
+		Keys: []console.SessionKey{{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")}}}
 	mux := http.NewServeMux()
 	mux.Handle("/console/", c.Handler())
 	mux.Handle("/", a.Handler())

@@ -8,9 +8,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/breachflow/breachflow/internal/store"
 )
 
 const (
@@ -19,27 +20,58 @@ const (
 	sessionTTL    = 12 * time.Hour
 )
 
-// session is the signed cookie value: the key id and an expiry, so a revoked key's
-// session ends at its next request.
-type session struct {
-	keyID   int64
-	expires time.Time
-	raw     string
+// SessionKey signs session cookies and CSRF tokens. Keys rotate: the first signs new
+// sessions, every listed key is still accepted, and the cookie names its key's id.
+type SessionKey struct {
+	ID     string
+	Secret []byte
 }
 
-func (c *Console) sign(parts ...string) string {
-	m := hmac.New(sha256.New, c.Secret)
+// session is a live console session: the random id its cookie carries (the database
+// keeps only its SHA-256, its key and its expiry, fixed when it was issued) and the key
+// that signed in.
+type session struct {
+	id  string
+	kid string
+	key store.APIKey
+}
+
+func (c *Console) keyFor(kid string) ([]byte, bool) {
+	for _, k := range c.Keys {
+		if k.ID == kid {
+			return k.Secret, true
+		}
+	}
+	return nil, false
+}
+
+func sign(secret []byte, parts ...string) string {
+	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(strings.Join(parts, "|")))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-func (c *Console) newSession(w http.ResponseWriter, keyID int64) {
-	exp := time.Now().Add(sessionTTL).Unix()
-	payload := strconv.FormatInt(keyID, 10) + "." + strconv.FormatInt(exp, 10)
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: payload + "." + c.sign("session", payload), Path: "/console/",
+// newSession stores a session of key id and sets its cookie.
+func (c *Console) newSession(w http.ResponseWriter, r *http.Request, keyID int64) error {
+	if len(c.Keys) == 0 {
+		return errors.New("no console session key is configured (BREACHFLOW_SESSION_KEYS)")
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	id := base64.RawURLEncoding.EncodeToString(raw)
+	if _, err := c.Store.CreateSession(r.Context(), store.HashKey(id), keyID, sessionTTL); err != nil {
+		return err
+	}
+	k := c.Keys[0]
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: k.ID + "." + id + "." + sign(k.Secret, "session", k.ID, id), Path: "/console/",
 		HttpOnly: true, Secure: c.Secure, SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL.Seconds())})
+	return nil
 }
 
+// readSession checks the cookie's signature, then asks the database: a session ended by
+// sign-out, past the expiry fixed at issue, or of a revoked key is no session.
 func (c *Console) readSession(r *http.Request) (session, error) {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil {
@@ -49,20 +81,27 @@ func (c *Console) readSession(r *http.Request) (session, error) {
 	if len(parts) != 3 {
 		return session{}, errors.New("malformed session")
 	}
-	payload := parts[0] + "." + parts[1]
-	if !hmac.Equal([]byte(parts[2]), []byte(c.sign("session", payload))) {
+	secret, ok := c.keyFor(parts[0])
+	if !ok || !hmac.Equal([]byte(parts[2]), []byte(sign(secret, "session", parts[0], parts[1]))) {
 		return session{}, errors.New("bad session signature")
 	}
-	id, err1 := strconv.ParseInt(parts[0], 10, 64)
-	exp, err2 := strconv.ParseInt(parts[1], 10, 64)
-	if err1 != nil || err2 != nil || time.Now().Unix() > exp {
-		return session{}, errors.New("expired session")
+	ss, err := c.Store.GetSession(r.Context(), store.HashKey(parts[1]))
+	if err != nil {
+		return session{}, err
 	}
-	return session{keyID: id, expires: time.Unix(exp, 0), raw: ck.Value}, nil
+	return session{id: parts[1], kid: parts[0], key: ss.Key}, nil
+}
+
+// endSession ends the request's session in the database (sign-out).
+func (c *Console) endSession(r *http.Request, s session) error {
+	return c.Store.EndSession(r.Context(), store.HashKey(s.id))
 }
 
 // csrfFor is the token every form of a session carries.
-func (c *Console) csrfFor(sessionValue string) string { return c.sign("csrf", sessionValue) }
+func (c *Console) csrfFor(s session) string {
+	secret, _ := c.keyFor(s.kid)
+	return sign(secret, "csrf", s.id)
+}
 
 // loginToken sets (or reuses) the pre-session cookie whose value the login form echoes.
 func (c *Console) loginToken(w http.ResponseWriter, r *http.Request) string {

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/sendgrid/rest"
 	"github.com/sendgrid/sendgrid-go"
@@ -67,6 +69,9 @@ func NewSender(cfg Config, log *zap.Logger) (*Sender, error) {
 	if !validAddress(cfg.FromEmail) {
 		return nil, errors.New("mail: from address is not valid")
 	}
+	if !headerSafeName(cfg.FromName) {
+		return nil, errors.New("mail: from name must be one line of valid UTF-8 without control characters")
+	}
 	base := strings.TrimRight(strings.TrimSpace(cfg.BaseURL), "/")
 	if base == "" {
 		base = DefaultBaseURL
@@ -113,8 +118,16 @@ func (s *Sender) MarshalPage(p Page) ([]byte, error) {
 		m.Content = append(m.Content, sgmail.NewContent("text/html", p.HTML))
 	}
 	for i, ps := range p.Personalizations {
+		name := ps.ToName
+		if !headerSafeName(name) {
+			// The message still goes out, to the bare address: a notice matters more than
+			// the greeting, and a CR or LF here could add headers downstream.
+			name = ""
+			s.log.Warn("display name with control characters left out",
+				zap.Int("personalization", i), zap.String("notice_id", ps.Args.NoticeID))
+		}
 		m.Personalizations[i] = &sgmail.Personalization{
-			To:            []*sgmail.Email{sgmail.NewEmail(ps.ToName, ps.To)},
+			To:            []*sgmail.Email{sgmail.NewEmail(name, ps.To)},
 			Substitutions: ps.Substitutions,
 			CustomArgs:    ps.Args.Map(),
 		}
@@ -178,4 +191,10 @@ func (s *Sender) Send(ctx context.Context, p Page) (Result, error) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// headerSafeName reports whether a display name can go into a From or To header as it is:
+// valid UTF-8 without CR, LF or any other control character.
+func headerSafeName(name string) bool {
+	return utf8.ValidString(name) && strings.IndexFunc(name, unicode.IsControl) < 0
 }

@@ -262,16 +262,52 @@ func TestInvalidPagesAreRefusedBeforeSending(t *testing.T) {
 	require.Zero(t, st.Requests+st.Rejected, "nothing was sent")
 }
 
+func TestDisplayNamesWithControlCharactersAreLeftOut(t *testing.T) {
+	t.Parallel()
+	s, srv := startSink(t, sink.Config{})
+	sender := newSender(t, srv.URL, apiKey, 0)
+	names := []struct {
+		name, sent string
+	}{
+		{"Eve\r\nBcc: victim@example.com", ""},
+		{"Eve\nX-Injected: 1", ""},
+		{"Eve\rSmith", ""},
+		{"Eve\tSmith", ""},
+		{"Eve\u0085Smith", ""},
+		{"Ev\xe9", ""},
+		{"Zoë O'Brien, DPO", "Zoë O'Brien, DPO"},
+		{"", ""},
+	}
+	p := page(0, len(names))
+	for i, n := range names {
+		p.Personalizations[i].ToName = n.name
+	}
+	body, err := sender.MarshalPage(p)
+	require.NoError(t, err)
+	require.NotContains(t, string(body), "Bcc")
+	require.NotContains(t, string(body), "X-Injected")
+
+	_, err = sender.Send(context.Background(), p)
+	require.NoError(t, err)
+	for i, n := range names {
+		list := s.Messages(sink.Query{To: p.Personalizations[i].To})
+		require.Len(t, list.Messages, 1, "personalization %d is still sent", i)
+		require.Equal(t, []sink.Address{{Email: p.Personalizations[i].To, Name: n.sent}}, list.Messages[0].To, "personalization %d", i)
+	}
+}
+
 func TestNewSenderChecksConfig(t *testing.T) {
 	t.Parallel()
 	good := mail.Config{APIKey: apiKey, FromEmail: "a@example.com"}
 	_, err := mail.NewSender(good, nil)
 	require.NoError(t, err)
 	for name, cfg := range map[string]mail.Config{
-		"no key":        {FromEmail: "a@example.com"},
-		"bad from":      {APIKey: apiKey, FromEmail: "nobody"},
-		"relative URL":  {APIKey: apiKey, FromEmail: "a@example.com", BaseURL: "/v3"},
-		"unknown proto": {APIKey: apiKey, FromEmail: "a@example.com", BaseURL: "ftp://example.com"},
+		"no key":         {FromEmail: "a@example.com"},
+		"bad from":       {APIKey: apiKey, FromEmail: "nobody"},
+		"relative URL":   {APIKey: apiKey, FromEmail: "a@example.com", BaseURL: "/v3"},
+		"unknown proto":  {APIKey: apiKey, FromEmail: "a@example.com", BaseURL: "ftp://example.com"},
+		"from name CRLF": {APIKey: apiKey, FromEmail: "a@example.com", FromName: "Notices\r\nBcc: x@example.com"},
+		"from name UTF8": {APIKey: apiKey, FromEmail: "a@example.com", FromName: "Notic\xe9s"},
 	} {
 		_, err := mail.NewSender(cfg, nil)
 		require.Error(t, err, name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -11,23 +12,44 @@ import (
 
 // AckTarget is what an acknowledgement link points at, for showing the page.
 type AckTarget struct {
-	IncidentID     string     `json:"incident_id"`
-	TenantID       string     `json:"tenant_id"`
-	TenantName     string     `json:"tenant_name"`
-	Locale         string     `json:"locale"`
+	IncidentID string `json:"incident_id"`
+	TenantID   string `json:"tenant_id"`
+	TenantName string `json:"tenant_name"`
+	Locale     string `json:"locale"`
+	// Reference and Title are those of the approved notice last sent to the tenant (see
+	// LookupAck), not the incident's internal ones; empty when nothing was sent yet.
+	Reference      string     `json:"reference"`
 	Title          string     `json:"title"`
 	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
 }
 
 // LookupAck returns the live target of token, or ErrNotFound for an unknown, expired or
-// tampered token (all alike).
+// tampered token (all alike). The notice it names is the one the tenant was told of: the
+// latest phase whose send is still good (not bounced or dropped), else the latest phase
+// sent at all, read from the draft stored under the hash that phase was released with.
 func (s *Store) LookupAck(ctx context.Context, token string) (AckTarget, error) {
 	var a AckTarget
-	err := s.pool.QueryRow(ctx, `SELECT tok.incident_id, tok.tenant_id, t.name, t.locale, i.title, ack.acknowledged_at
-		FROM ack_tokens tok JOIN tenants t ON t.id = tok.tenant_id JOIN incidents i ON i.id = tok.incident_id
+	var ref, title *string
+	err := s.pool.QueryRow(ctx, `SELECT tok.incident_id, tok.tenant_id, t.name, t.locale,
+			d.draft->'fields'->>'reference', d.draft->'fields'->>'title', ack.acknowledged_at
+		FROM ack_tokens tok JOIN tenants t ON t.id = tok.tenant_id
+		LEFT JOIN LATERAL (
+			SELECT l.content_hash FROM ledger l
+			WHERE l.incident_id = tok.incident_id AND l.tenant_id = tok.tenant_id
+			  AND l.content_hash IS NOT NULL AND l.first_sent_at IS NOT NULL
+			ORDER BY l.satisfied_at IS NULL, l.phase DESC
+			LIMIT 1) sent ON true
+		LEFT JOIN notice_drafts d ON d.incident_id = tok.incident_id AND d.content_hash = sent.content_hash
 		LEFT JOIN acknowledgements ack ON ack.incident_id = tok.incident_id AND ack.tenant_id = tok.tenant_id
 		WHERE tok.token_hash = $1 AND tok.expires_at > now()`, HashKey(token)).
-		Scan(&a.IncidentID, &a.TenantID, &a.TenantName, &a.Locale, &a.Title, &a.AcknowledgedAt)
+		Scan(&a.IncidentID, &a.TenantID, &a.TenantName, &a.Locale, &ref, &title, &a.AcknowledgedAt)
+	if ref != nil {
+		// As the notice renders them.
+		a.Reference = strings.TrimSpace(*ref)
+	}
+	if title != nil {
+		a.Title = strings.TrimSpace(*title)
+	}
 	return a, notFound(err)
 }
 

@@ -331,8 +331,7 @@ func (s *Store) SaveDraft(ctx context.Context, id string, draft json.RawMessage,
 			return err
 		}
 		// Sends read the notice by hash, whichever way it came.
-		if _, err := tx.Exec(ctx, `INSERT INTO notice_drafts (incident_id, content_hash, draft, created_by) VALUES ($1, $2, $3, $4)
-			ON CONFLICT DO NOTHING`, id, hash, draft, actor); err != nil {
+		if _, err := tx.Exec(ctx, insertDraft, id, hash, draft, actor, ActorKeyID(actor)); err != nil {
 			return err
 		}
 		_, err := AppendAudit(ctx, tx, AuditEntry{IncidentID: id, Actor: actor, Action: "notice.drafted",
@@ -341,23 +340,57 @@ func (s *Store) SaveDraft(ctx context.Context, id string, draft json.RawMessage,
 	})
 }
 
-// Approve records actor's approval of hash for scope version and returns how many
-// distinct people have approved that hash for that version.
+// insertDraft keeps a draft under its hash with the person who proposed it first, so
+// that person cannot approve it.
+const insertDraft = `INSERT INTO notice_drafts (incident_id, content_hash, draft, created_by, drafted_by)
+	VALUES ($1, $2, $3, $4, (SELECT person FROM api_keys WHERE id = $5))
+	ON CONFLICT DO NOTHING`
+
+// ErrSeparation is returned for an approval that separation of duties refuses.
+var ErrSeparation = fmt.Errorf("%w: separation of duties", ErrInvalidInput)
+
+// Approve records the approval of hash for scope version by the person whose key actor
+// names ("name#id") and returns how many distinct people have approved that hash for
+// that version. The database is the authority, whatever door the approval came through:
+// the key must be live, belong to the named person and hold the approver role; the
+// person who drafted the hash may not approve it; a person approves once, with any key.
 func (s *Store) Approve(ctx context.Context, id, hash string, version int, actor string) (int, error) {
 	var n int
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO approvals (incident_id, content_hash, scope_version, approver) VALUES ($1, $2, $3, $4)
-			ON CONFLICT DO NOTHING`, id, hash, version, actor)
+		var person string
+		var approver bool
+		name, _, _ := strings.Cut(actor, "#")
+		err := tx.QueryRow(ctx, `SELECT person, 'approver' = ANY (roles) FROM api_keys
+			WHERE id = $1 AND name = $2 AND revoked_at IS NULL`, ActorKeyID(actor), name).Scan(&person, &approver)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("%w: %q is not a live API key's person", ErrSeparation, actor)
+		case err != nil:
+			return err
+		case !approver:
+			return fmt.Errorf("%w: %s's key does not hold the approver role", ErrSeparation, actor)
+		}
+		var drafter *string
+		if err := tx.QueryRow(ctx, `SELECT drafted_by FROM notice_drafts WHERE incident_id = $1 AND content_hash = $2`, id, hash).
+			Scan(&drafter); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if drafter != nil && *drafter == person {
+			return fmt.Errorf("%w: %s drafted this notice and may not approve it; two other people must", ErrSeparation, name)
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO approvals (incident_id, content_hash, scope_version, approver, key_id) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT DO NOTHING`, id, hash, version, person, ActorKeyID(actor))
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 1 {
-			if _, err := AppendAudit(ctx, tx, AuditEntry{IncidentID: id, Actor: actor, Action: "notice.approved",
-				Detail: map[string]any{"content_hash": hash, "scope_version": version}}); err != nil {
-				return err
-			}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("%w: %s has already approved this notice (with another key); a second, different person is needed", ErrSeparation, name)
 		}
-		return tx.QueryRow(ctx, `SELECT count(*) FROM approvals WHERE incident_id = $1 AND content_hash = $2 AND scope_version = $3`,
+		if _, err := AppendAudit(ctx, tx, AuditEntry{IncidentID: id, Actor: actor, Action: "notice.approved",
+			Detail: map[string]any{"content_hash": hash, "scope_version": version, "person": person}}); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT count(DISTINCT approver) FROM approvals WHERE incident_id = $1 AND content_hash = $2 AND scope_version = $3`,
 			id, hash, version).Scan(&n)
 	})
 	return n, err
@@ -378,8 +411,7 @@ func (s *Store) CloseIncident(ctx context.Context, id, reason, actor string) err
 // PutDraft keeps a proposed notice draft under its content hash (validated by the
 // caller); proposing the same draft twice is harmless.
 func (s *Store) PutDraft(ctx context.Context, id string, draft json.RawMessage, hash, actor string) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO notice_drafts (incident_id, content_hash, draft, created_by) VALUES ($1, $2, $3, $4)
-		ON CONFLICT DO NOTHING`, id, hash, draft, actor)
+	_, err := s.pool.Exec(ctx, insertDraft, id, hash, draft, actor, ActorKeyID(actor))
 	if err != nil {
 		return fmt.Errorf("store draft: %w", err)
 	}

@@ -189,16 +189,8 @@ func (s *Store) PlanStep(ctx context.Context, p PassPlan, secret []byte) (PassPl
 			cursor = *last
 		}
 		if notices > 0 {
-			if _, err := tx.Exec(ctx, `
-				INSERT INTO ack_tokens (token_hash, nonce, incident_id, tenant_id, expires_at)
-				SELECT sha256(convert_to(encode(hmac(convert_to($1 || ':' || tenant_id || ':' || encode(nonce, 'hex'), 'UTF8'), $4, 'sha256'), 'hex'), 'UTF8')),
-				       nonce, $1, tenant_id, now() + $5::interval
-				FROM (SELECT DISTINCT tenant_id FROM notices WHERE incident_id = $1 AND round = $2 AND page >= $3) n
-				CROSS JOIN LATERAL (SELECT uuid_send(gen_random_uuid()) AS nonce, n.tenant_id AS t) r
-				-- The token stays (links already sent keep working); its lifetime extends to this pass's.
-				ON CONFLICT (incident_id, tenant_id) DO UPDATE SET expires_at = greatest(ack_tokens.expires_at, EXCLUDED.expires_at)`,
-				p.IncidentID, p.Pass, base, secret, p.TokenTTL); err != nil {
-				return fmt.Errorf("create acknowledgement tokens: %w", err)
+			if err := ackTokens(ctx, tx, p.IncidentID, p.Pass, base, secret, p.TokenTTL); err != nil {
+				return err
 			}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE notice_rounds SET plan_cursor = $3, planned_done = $4, pages = $5, planned = $6
@@ -220,6 +212,39 @@ func (s *Store) PlanStep(ctx context.Context, p PassPlan, secret []byte) (PassPl
 		}
 	}
 	return out, err
+}
+
+// ackTokens gives every tenant of the pages from page on an acknowledgement token. The
+// token is derived here, in Go: the secret never travels to PostgreSQL, which keeps
+// only each token's SHA-256 and nonce. A token already made stays (links already sent
+// keep working); its lifetime extends to this pass's.
+func ackTokens(ctx context.Context, tx pgx.Tx, incidentID string, pass, page int, secret []byte, ttl time.Duration) error {
+	rows, err := tx.Query(ctx, `SELECT DISTINCT tenant_id FROM notices WHERE incident_id = $1 AND round = $2 AND page >= $3`, incidentID, pass, page)
+	if err != nil {
+		return fmt.Errorf("tenants to give tokens: %w", err)
+	}
+	tenants, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("tenants to give tokens: %w", err)
+	}
+	nonces := make([][]byte, len(tenants))
+	hashes := make([][]byte, len(tenants))
+	buf := make([]byte, 16*len(tenants))
+	if _, err := rand.Read(buf); err != nil {
+		return err
+	}
+	for i, t := range tenants {
+		nonces[i] = buf[16*i : 16*i+16]
+		hashes[i] = HashKey(AckToken(secret, incidentID, t, nonces[i]))
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO ack_tokens (token_hash, nonce, incident_id, tenant_id, expires_at)
+		SELECT h, n, $1, t, now() + $5::interval FROM unnest($2::text[], $3::bytea[], $4::bytea[]) AS u (t, n, h)
+		ON CONFLICT (incident_id, tenant_id) DO UPDATE SET expires_at = greatest(ack_tokens.expires_at, EXCLUDED.expires_at)`,
+		incidentID, tenants, nonces, hashes, ttl); err != nil {
+		return fmt.Errorf("create acknowledgement tokens: %w", err)
+	}
+	return nil
 }
 
 // analyzeAfter is the size of a pass from which its planning refreshes the outbox's
@@ -415,12 +440,11 @@ func (s *Store) AckSecret(ctx context.Context, configured string) ([]byte, error
 	if configured != "" {
 		return []byte(configured), nil
 	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return nil, err
-	}
+	// Made by the server itself (gen_random_uuid draws from its strong random source), so
+	// the secret is never a statement's parameter, which logs and traces may keep.
 	var v []byte
-	err := s.pool.QueryRow(ctx, `WITH ins AS (INSERT INTO app_secrets (name, value) VALUES ('ack', $1) ON CONFLICT DO NOTHING RETURNING value)
-		SELECT value FROM ins UNION ALL SELECT value FROM app_secrets WHERE name = 'ack' LIMIT 1`, b).Scan(&v)
+	err := s.pool.QueryRow(ctx, `WITH ins AS (INSERT INTO app_secrets (name, value)
+			VALUES ('ack', uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())) ON CONFLICT DO NOTHING RETURNING value)
+		SELECT value FROM ins UNION ALL SELECT value FROM app_secrets WHERE name = 'ack' LIMIT 1`).Scan(&v)
 	return v, err
 }

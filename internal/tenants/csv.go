@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/breachflow/breachflow/internal/store"
 )
@@ -44,6 +46,9 @@ func ReadTenants(r io.Reader, file string) ([]store.Tenant, error) {
 			return fmt.Sprintf("country %q: want an ISO 3166-1 alpha-2 code such as DE", t.Country)
 		case !localeRe.MatchString(t.Locale):
 			return fmt.Sprintf("locale %q: want a tag such as en or it-IT", t.Locale)
+		}
+		if msg := textProblem(t.Name); msg != "" {
+			return "name: " + msg
 		}
 		lists := []*[]string{&t.Services, &t.Connectors, &t.DataRegions, &t.Regimes}
 		for i, col := range []int{4, 5, 6, 7} {
@@ -95,6 +100,11 @@ func ReadContacts(r io.Reader, file string) ([]store.Contact, error) {
 		case c.Kind != "primary" && c.Kind != "alternate":
 			return fmt.Sprintf("kind %q: want primary or alternate", c.Kind)
 		}
+		for _, f := range [...]struct{ name, v string }{{"name", c.Name}, {"role", c.Role}} {
+			if msg := textProblem(f.v); msg != "" {
+				return f.name + ": " + msg
+			}
+		}
 		key := c.TenantID + "\x00" + strings.ToLower(c.Email)
 		if first, dup := seen[key]; dup {
 			return fmt.Sprintf("the same contact is already on line %d", first)
@@ -145,6 +155,22 @@ func ValidEmail(s string) bool {
 		}
 	}
 	return true
+}
+
+// textProblem says why a name cannot be imported, or "". Names end up in mail headers
+// (a contact's display name) and notices (a tenant's name), where a CR or LF could add a
+// header and direction controls could make the name read differently from how it is
+// stored; the notice package refuses the same characters in tenant names.
+func textProblem(s string) string {
+	if !utf8.ValidString(s) {
+		return "is not valid UTF-8"
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r >= '\u202A' && r <= '\u202E' || r >= '\u2066' && r <= '\u2069' {
+			return fmt.Sprintf("contains the control character %U; names must be one line of printable text", r)
+		}
+	}
+	return ""
 }
 
 func splitList(s string) ([]string, string) {

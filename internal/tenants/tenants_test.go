@@ -3,6 +3,7 @@ package tenants_test
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"os"
 	"path/filepath"
@@ -95,6 +96,108 @@ func TestReadReportsEveryBadRowWithLine(t *testing.T) {
 	require.Equal(t, []int{3, 4, 5, 7, 8}, lines)
 	require.Contains(t, ie.Error(), "tenants.csv:3: country")
 	require.Contains(t, ie.Error(), "tenants.csv:5: tenant \"t-1\" already on line 2")
+}
+
+// csvFile encodes rows under header as a CSV file, quoting what needs quoting.
+func csvFile(t *testing.T, header []string, rows ...[]string) string {
+	t.Helper()
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	require.NoError(t, w.Write(header))
+	require.NoError(t, w.WriteAll(rows))
+	return b.String()
+}
+
+func TestReadRefusesControlCharactersInNames(t *testing.T) {
+	t.Parallel()
+	tenant := func(name string) []string {
+		return []string{"t-2", name, "DE", "de", "compute", "", "eu-central", "gdpr", "72"}
+	}
+	contact := func(name, role string) []string {
+		return []string{"t-1", "dpo@t-1.example", name, role, "", "primary"}
+	}
+	tests := []struct {
+		name   string
+		file   string
+		row    []string
+		reason string
+	}{
+		{"tenant name with LF", "tenants.csv", tenant("Acme\nGmbH"), "name: contains the control character U+000A"},
+		{"tenant name with CR", "tenants.csv", tenant("Acme\rGmbH"), "name: contains the control character U+000D"},
+		{"tenant name with NEL", "tenants.csv", tenant("Acme\u0085GmbH"), "name: contains the control character U+0085"},
+		{"tenant name with a direction override", "tenants.csv", tenant("Acme \u202eHbmG"), "name: contains the control character U+202E"},
+		{"tenant name not UTF-8", "tenants.csv", tenant("Acme \xff GmbH"), "name: is not valid UTF-8"},
+		{"contact name with CRLF and a header", "contacts.csv", contact("Eve\r\nBcc: victim@example.com", "DPO"),
+			"name: contains the control character U+000A"},
+		{"contact name with CR", "contacts.csv", contact("Eve\rBcc: victim@example.com", "DPO"), "name: contains the control character U+000D"},
+		{"contact name with a tab", "contacts.csv", contact("Eve\tSmith", "DPO"), "name: contains the control character U+0009"},
+		{"contact name with ESC", "contacts.csv", contact("Eve\x1b[31m", "DPO"), "name: contains the control character U+001B"},
+		{"contact name not UTF-8", "contacts.csv", contact("Ev\xe9", "DPO"), "name: is not valid UTF-8"},
+		{"contact role with LF", "contacts.csv", contact("Eve", "DPO\nCc: x@example.com"), "role: contains the control character U+000A"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var err error
+			if tt.file == "tenants.csv" {
+				good := []string{"t-1", "Acme GmbH", "DE", "de", "compute", "", "eu-central", "gdpr", "72"}
+				in := csvFile(t, tenants.TenantHeader, good, tt.row, []string{"t-3", "Rossi, Bianchi & Figli", "IT", "it", "compute", "", "eu-south", "gdpr", "48"})
+				var ts []store.Tenant
+				ts, err = tenants.ReadTenants(strings.NewReader(in), tt.file)
+				require.Nil(t, ts, "nothing is returned when a row is bad")
+			} else {
+				good := []string{"t-1", "privacy@t-1.example", "Jürgen Müller-Øster", "Datenschutzbeauftragter", "de", "primary"}
+				in := csvFile(t, tenants.ContactHeader, good, tt.row, []string{"t-1", "ciso@t-1.example", "Rossi, Mario", "CISO", "", "alternate"})
+				var cs []store.Contact
+				cs, err = tenants.ReadContacts(strings.NewReader(in), tt.file)
+				require.Nil(t, cs, "nothing is returned when a row is bad")
+			}
+			var ie *store.ImportError
+			require.True(t, errors.As(err, &ie), "%v", err)
+			require.Len(t, ie.Rows, 1, "only the bad row is reported: %v", err)
+			require.Equal(t, store.RowError{File: tt.file, Line: 3, Reason: ie.Rows[0].Reason}, ie.Rows[0])
+			require.Contains(t, ie.Rows[0].Reason, tt.reason)
+			require.Contains(t, err.Error(), tt.file+":3: "+tt.reason)
+		})
+	}
+}
+
+func TestReadAcceptsPrintableNames(t *testing.T) {
+	t.Parallel()
+	ts, err := tenants.ReadTenants(strings.NewReader(csvFile(t, tenants.TenantHeader,
+		[]string{"t-1", "Société Générale d'Études, S.A.", "FR", "fr", "compute", "", "eu-west", "gdpr", "72"},
+		[]string{"t-2", "株式会社テスト", "JP", "en", "compute", "", "ap-northeast", "appi", "72"},
+	)), "tenants.csv")
+	require.NoError(t, err)
+	require.Equal(t, "Société Générale d'Études, S.A.", ts[0].Name)
+	require.Equal(t, "株式会社テスト", ts[1].Name)
+	cs, err := tenants.ReadContacts(strings.NewReader(csvFile(t, tenants.ContactHeader,
+		[]string{"t-1", "dpo@t-1.example", `Zoë "Zo" O'Brien-Łukasz`, "DPO / Privacy", "", "primary"},
+	)), "contacts.csv")
+	require.NoError(t, err)
+	require.Equal(t, `Zoë "Zo" O'Brien-Łukasz`, cs[0].Name)
+}
+
+func TestImportRefusesHeaderInjectionInContactName(t *testing.T) {
+	t.Parallel()
+	s := testenv.Store(t)
+	tp, cp := generate(t, 20, 1, 4)
+	f, err := os.OpenFile(cp, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	w := csv.NewWriter(f)
+	require.NoError(t, w.Write([]string{"t-1", "extra@t-1.example", "Eve\r\nBcc: victim@example.com", "DPO", "", "alternate"}))
+	w.Flush()
+	require.NoError(t, w.Error())
+	require.NoError(t, f.Close())
+
+	_, err = tenants.ImportFiles(context.Background(), s, tp, cp)
+	var ie *store.ImportError
+	require.True(t, errors.As(err, &ie), "%v", err)
+	require.Equal(t, []store.RowError{{File: cp, Line: 22, Reason: ie.Rows[0].Reason}}, ie.Rows)
+	require.Contains(t, err.Error(), cp+":22: name: contains the control character U+000A", "encoding/csv reads a quoted CRLF as LF")
+	n, c := count(t, s)
+	require.Zero(t, n)
+	require.Zero(t, c)
 }
 
 func TestReadRejectsWrongHeader(t *testing.T) {

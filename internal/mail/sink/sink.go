@@ -53,6 +53,10 @@ const (
 	DefaultRateWindow = time.Second
 	// DefaultWebhookBatchSize is the most events in one webhook post.
 	DefaultWebhookBatchSize = 1000
+	// DefaultWebhookBatchBytes is the size at which a batch is posted, as SendGrid posts
+	// when a batch reaches 768 KB: a post is at most this plus one event (under 64 KiB
+	// with the largest custom args), which receivers size their body caps on.
+	DefaultWebhookBatchBytes = 768 << 10
 	// DefaultWebhookInterval is how long events wait for a batch to fill.
 	DefaultWebhookInterval = 100 * time.Millisecond
 	// DefaultWebhookQueue is how many accepted requests may wait for the webhook poster.
@@ -101,6 +105,9 @@ type Config struct {
 	WebhookPrivateKeyPEM string
 	// WebhookBatchSize is the most events in one post.
 	WebhookBatchSize int
+	// WebhookBatchBytes is the size at which a batch is posted whatever its count; keep it
+	// well under the receiver's body cap (the API's is 2 MiB).
+	WebhookBatchBytes int
 	// WebhookInterval is how long events wait for a batch to fill.
 	WebhookInterval time.Duration
 	// WebhookQueue is how many accepted requests may wait for the poster; beyond it their
@@ -249,6 +256,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.WebhookBatchSize <= 0 {
 		cfg.WebhookBatchSize = DefaultWebhookBatchSize
+	}
+	if cfg.WebhookBatchBytes <= 0 {
+		cfg.WebhookBatchBytes = DefaultWebhookBatchBytes
 	}
 	if cfg.WebhookInterval <= 0 {
 		cfg.WebhookInterval = DefaultWebhookInterval

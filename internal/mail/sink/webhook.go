@@ -55,6 +55,7 @@ type poster struct {
 	client   *http.Client
 	log      *zap.Logger
 	batchMax int
+	maxBytes int
 	interval time.Duration
 	attempts int
 	backoff  time.Duration
@@ -91,6 +92,7 @@ func newPoster(cfg Config, key *ecdsa.PrivateKey, log *zap.Logger) (*poster, err
 		client:   &http.Client{Timeout: cfg.WebhookTimeout},
 		log:      log,
 		batchMax: cfg.WebhookBatchSize,
+		maxBytes: cfg.WebhookBatchBytes,
 		interval: cfg.WebhookInterval,
 		attempts: cfg.WebhookAttempts,
 		backoff:  cfg.WebhookBackoff,
@@ -227,7 +229,7 @@ func (p *poster) drain() {
 	}
 }
 
-// add appends the page's events, posting whenever the batch is full.
+// add appends the page's events, posting whenever the batch is full (by count or size).
 func (p *poster) add(page *storedPage) {
 	ts := page.at.Unix()
 	for i := range page.pers {
@@ -324,7 +326,9 @@ func (p *poster) event(email string, ts int64, kind, msgID string, args []string
 	b = append(b, '}')
 	p.batch = b
 	p.count++
-	if p.count >= p.batchMax {
+	// Like SendGrid, post once the batch holds its count or its size: a post is never more
+	// than maxBytes plus the event that reached it (and the closing bracket).
+	if p.count >= p.batchMax || len(p.batch) >= p.maxBytes {
 		p.post()
 	}
 }

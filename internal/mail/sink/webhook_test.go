@@ -2,6 +2,7 @@ package sink_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +26,7 @@ type receiver struct {
 	mu      sync.Mutex
 	events  []mail.Event
 	posts   int
+	largest int // bytes of the largest post
 	failing int // answer 500 to this many posts first
 }
 
@@ -44,6 +46,7 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	rc.posts++
+	rc.largest = max(rc.largest, len(body))
 	if rc.failing > 0 {
 		rc.failing--
 		w.WriteHeader(http.StatusInternalServerError)
@@ -158,6 +161,29 @@ func TestWebhookBatchesAndCustomPatterns(t *testing.T) {
 	posts := rc.posts
 	rc.mu.Unlock()
 	require.GreaterOrEqual(t, posts, 5, "batches of at most 100 events")
+}
+
+// TestWebhookBatchesBySize: events carrying the largest custom args SendGrid accepts are
+// posted in batches cut at DefaultWebhookBatchBytes, as SendGrid cuts its batches at 768 KB,
+// not in batches of a thousand events (about 9 MB here) that a receiver's cap refuses.
+func TestWebhookBatchesBySize(t *testing.T) {
+	t.Parallel()
+	s, srv, rc := startWithReceiver(t, sink.Config{DropPatterns: []string{}, BouncePatterns: []string{}, DeferPatterns: []string{}})
+	ps := pers(1000)
+	for i, p := range ps {
+		// Just under the 10,000 bytes of custom args a personalization may carry.
+		p.(map[string]any)["custom_args"] = map[string]any{"notice_id": fmt.Sprintf("n-%d", i), "pad": strings.Repeat("x", 9900)}
+	}
+	send(t, srv.URL, validRequest(0).with("personalizations", ps))
+	flush(t, s)
+	require.Len(t, rc.snapshot(), 2000, "processed and delivered for each")
+	rc.mu.Lock()
+	posts, largest := rc.posts, rc.largest
+	rc.mu.Unlock()
+	// One event here is about 10 KB: a batch is cut at the first event that reaches the size.
+	require.LessOrEqual(t, largest, sink.DefaultWebhookBatchBytes+12<<10)
+	require.GreaterOrEqual(t, posts, 2000*9900/sink.DefaultWebhookBatchBytes)
+	require.Zero(t, s.Stats().WebhookFailedEvents)
 }
 
 func TestWebhookRetriesFailedPosts(t *testing.T) {

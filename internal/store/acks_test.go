@@ -1,0 +1,82 @@
+package store_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/breachflow/breachflow/internal/notice"
+	"github.com/breachflow/breachflow/internal/store"
+)
+
+// TestLookupAckNamesTheNoticeSent: an acknowledgement link names the reference and title of
+// the approved notice last sent to its tenant (the latest phase whose send is still good),
+// not the incident's internal title, and nothing before anything was sent.
+func TestLookupAckNamesTheNoticeSent(t *testing.T) {
+	t.Parallel()
+	f := newLedgerFixture(t, fixtureOpts{})
+	f.simple("a", "b")
+	f.scope("a", "b")
+	draft := func(hash, ref, title string) {
+		t.Helper()
+		raw, err := json.Marshal(notice.Draft{Fields: notice.Fields{Reference: ref, Title: title}})
+		require.NoError(t, err)
+		f.exec(`INSERT INTO notice_drafts (incident_id, content_hash, draft, created_by) VALUES ($1, $2, $3, 'alice')`, f.id, hash, raw)
+	}
+	draft(hashA, " PSIRT-2026-017 ", "Exposure of device identifiers")
+	draft(hashB, "PSIRT-2026-017", "Update: exposure of device identifiers and user names")
+	f.approveAndRelease(hashA, 1)
+	f.planAll(f.pass(1, 1))
+	first, err := f.s.ClaimPage(f.ctx, f.id, 1, 0, f.secret)
+	require.NoError(t, err)
+	require.Len(t, first.Recipients, 2)
+	tokens := map[string]string{}
+	var ids []int64
+	for _, r := range first.Recipients {
+		tokens[r.TenantID] = r.Token
+		ids = append(ids, r.NoticeID)
+	}
+	shows := func(tenant string) [2]string {
+		t.Helper()
+		a, err := f.s.LookupAck(f.ctx, tokens[tenant])
+		require.NoError(t, err)
+		require.Equal(t, f.id, a.IncidentID)
+		require.Equal(t, tenant, a.TenantID)
+		require.NotEqual(t, "Credential exposure", a.Title, "the incident's internal title")
+		return [2]string{a.Reference, a.Title}
+	}
+
+	// Claimed, not yet accepted by SendGrid: nothing was sent to name.
+	require.Equal(t, [2]string{"", ""}, shows("a"))
+	require.NoError(t, f.s.MarkSent(f.ctx, f.id, ids, "msg-1"))
+	initial := [2]string{"PSIRT-2026-017", "Exposure of device identifiers"}
+	require.Equal(t, initial, shows("a"))
+	require.Equal(t, initial, shows("b"))
+
+	// An update phase under another approved hash: released and planned, the link still
+	// names what was sent; once sent to a, a's link names the update and b's does not.
+	phase, err := f.s.OpenPhase(f.ctx, f.id, store.PhaseUpdate, "alice")
+	require.NoError(t, err)
+	f.approve(hashB, 1, "alice", "bob")
+	released, _ := f.release(hashB, 1)
+	require.Equal(t, 2, released)
+	f.planAll(f.pass(2, phase))
+	update, err := f.s.ClaimPage(f.ctx, f.id, 2, 0, f.secret)
+	require.NoError(t, err)
+	require.Len(t, update.Recipients, 2)
+	require.Equal(t, initial, shows("a"))
+	for _, r := range update.Recipients {
+		require.Equal(t, tokens[r.TenantID], r.Token, "one link per tenant")
+		if r.TenantID == "a" {
+			require.NoError(t, f.s.MarkSent(f.ctx, f.id, []int64{r.NoticeID}, "msg-2"))
+		}
+	}
+	updated := [2]string{"PSIRT-2026-017", "Update: exposure of device identifiers and user names"}
+	require.Equal(t, updated, shows("a"))
+	require.Equal(t, initial, shows("b"))
+
+	// The update bounced everywhere for a: its link names the notice that reached it.
+	f.exec(`UPDATE ledger SET satisfied_at = NULL, bounced_at = now() WHERE incident_id = $1 AND phase = $2 AND tenant_id = 'a'`, f.id, phase)
+	require.Equal(t, initial, shows("a"))
+}
