@@ -29,6 +29,21 @@ type route struct {
 	Handler               http.HandlerFunc
 }
 
+// Route is one authenticated JSON API route and the action it takes.
+type Route struct {
+	Method, Path string
+	Action       authz.Action
+}
+
+// Routes lists the JSON API's authenticated routes.
+func Routes() []Route {
+	var out []Route
+	for _, rt := range (&Server{}).apiRoutes() {
+		out = append(out, Route{Method: rt.Method, Path: rt.Path, Action: rt.Action})
+	}
+	return out
+}
+
 func (s *Server) apiRoutes() []route {
 	return []route{
 		{"GET", "/v1/apikeys", "List API keys", authz.KeysManage, nil, s.listAPIKeys},

@@ -22,6 +22,7 @@ import (
 // or review it: exactly the subject, text and HTML the send path renders from the stored
 // draft with ContentHash, with the sample recipient's values where each recipient's own go.
 type NoticePreview struct {
+	// IncidentID is the incident the draft belongs to.
 	IncidentID string `json:"incident_id"`
 	// ContentHash is the draft shown; approving it means approving this hash.
 	ContentHash string `json:"content_hash"`
@@ -41,20 +42,28 @@ type NoticePreview struct {
 
 // SampleRecipient is the recipient a preview is rendered for.
 type SampleRecipient struct {
-	TenantName string    `json:"tenant_name"`
-	AckURL     string    `json:"ack_url"`
-	Deadline   time.Time `json:"deadline"`
-	Note       string    `json:"note"`
+	// TenantName shows where each recipient's tenant name goes.
+	TenantName string `json:"tenant_name"`
+	// AckURL shows where each recipient's own secret acknowledgement link goes.
+	AckURL string `json:"ack_url"`
+	// Deadline shows where each tenant's deadline goes (the incident's awareness time
+	// plus 72 hours).
+	Deadline time.Time `json:"deadline"`
+	// Note says so for a person.
+	Note string `json:"note"`
 }
 
 // NoticeLocale is one locale of a preview.
 type NoticeLocale struct {
+	// Locale is the supported locale code.
 	Locale string `json:"locale"`
 	// Custom names the template parts the draft overrides for this locale.
-	Custom  []string `json:"custom_parts,omitempty"`
-	Subject string   `json:"subject"`
-	Text    string   `json:"text"`
-	HTML    string   `json:"html"`
+	Custom []string `json:"custom_parts,omitempty"`
+	// Subject, Text and HTML are the parts of the email as sent, but for the sample
+	// recipient's values.
+	Subject string `json:"subject"`
+	Text    string `json:"text"`
+	HTML    string `json:"html"`
 	// URLs lists every address the HTML part refers to (links, images, styles), in order.
 	URLs []string `json:"html_urls"`
 	// Error says why the locale does not render; the notice cannot be sent in it either.
@@ -67,6 +76,7 @@ type NoticeLocale struct {
 // this one ("+ "), in order, each run of changes headed by "@@ -old +new @@" line
 // numbers; an empty part is unchanged.
 type NoticeDiff struct {
+	// Subject, Text and HTML are the changes to each part of the email.
 	Subject string `json:"subject"`
 	Text    string `json:"text"`
 	HTML    string `json:"html"`
@@ -280,7 +290,7 @@ func htmlURLs(s string) []string {
 
 // maxDiffCells bounds the table the line diff fills; beyond it, the changed middle of the
 // two texts is shown as removed and added whole.
-const maxDiffCells = 4 << 20
+const maxDiffCells = 1 << 20
 
 // lineDiff lists, in order, the lines only in old ("- ") and only in cur ("+ "), each run
 // of changes headed by its first line numbers; "" when the texts are equal.

@@ -78,21 +78,63 @@ func (c *Console) Handler() http.Handler {
 	static, _ := fs.Sub(staticFS, "static")
 	mux := http.NewServeMux()
 	mux.Handle("GET /console/static/", http.StripPrefix("/console/static/", http.FileServer(http.FS(static))))
-	mux.HandleFunc("GET /console/login", c.loginPage)
-	mux.HandleFunc("POST /console/login", c.login)
-	mux.HandleFunc("POST /console/logout", c.authed(c.logout))
-	mux.HandleFunc("GET /console/{$}", c.authed(c.incidents))
-	mux.HandleFunc("GET /console/declare", c.authed(c.allow(c.declarePage, authz.IncidentDeclare)))
-	mux.HandleFunc("POST /console/declare", c.authed(c.allow(c.declare, authz.IncidentDeclare)))
-	mux.HandleFunc("GET /console/incidents/{id}", c.authed(c.allow(c.incident, authz.IncidentRead)))
-	mux.HandleFunc("GET /console/incidents/{id}/tenants.csv", c.authed(c.allow(c.evidenceCSV, authz.IncidentRead)))
-	// One route per form, named here: the action is the route's, never read from the path.
-	for _, a := range formActions {
-		mux.HandleFunc("POST /console/incidents/{id}/"+a.name, c.authed(c.allow(c.action(a), a.action)))
+	for _, rt := range c.routes() {
+		h := rt.handler
+		switch {
+		case rt.Action != "":
+			h = c.authed(c.allow(h, rt.Action))
+		case !rt.public:
+			h = c.authed(h)
+		}
+		mux.HandleFunc(rt.Pattern, h)
 	}
-	mux.HandleFunc("GET /console/partner", c.authed(c.allow(c.partnerPage, authz.PartnerRead)))
-	mux.HandleFunc("POST /console/partner/reviews/{id}/decision", c.authed(c.allow(c.decide, authz.PartnerDecide)))
 	return securityHeaders(mux)
+}
+
+// Route is one console route and the action it takes; an empty Action is a page any
+// signed-in key (or, for the sign-in pages, anyone) may open.
+type Route struct {
+	Pattern string
+	Action  authz.Action
+}
+
+type consoleRoute struct {
+	Route
+	public  bool
+	handler http.HandlerFunc
+}
+
+// routes is the console's whole route table. Each form has a route of its own, named
+// here: the action is the route's, never read from the path.
+func (c *Console) routes() []consoleRoute {
+	rt := func(pattern string, action authz.Action, h http.HandlerFunc) consoleRoute {
+		return consoleRoute{Route: Route{Pattern: pattern, Action: action}, handler: h}
+	}
+	out := []consoleRoute{
+		{Route: Route{Pattern: "GET /console/login"}, public: true, handler: c.loginPage},
+		{Route: Route{Pattern: "POST /console/login"}, public: true, handler: c.login},
+		rt("POST /console/logout", "", c.logout),
+		rt("GET /console/{$}", "", c.incidents),
+		rt("GET /console/declare", authz.IncidentDeclare, c.declarePage),
+		rt("POST /console/declare", authz.IncidentDeclare, c.declare),
+		rt("GET /console/incidents/{id}", authz.IncidentRead, c.incident),
+		rt("GET /console/incidents/{id}/tenants.csv", authz.IncidentRead, c.evidenceCSV),
+		rt("GET /console/partner", authz.PartnerRead, c.partnerPage),
+		rt("POST /console/partner/reviews/{id}/decision", authz.PartnerDecide, c.decide),
+	}
+	for _, a := range formActions {
+		out = append(out, rt("POST /console/incidents/{id}/"+a.name, a.action, c.action(a)))
+	}
+	return out
+}
+
+// Routes lists the console's routes with the action each takes.
+func Routes() []Route {
+	var out []Route
+	for _, rt := range (&Console{}).routes() {
+		out = append(out, rt.Route)
+	}
+	return out
 }
 
 func securityHeaders(h http.Handler) http.Handler {
@@ -282,7 +324,8 @@ func (c *Console) incidents(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/console/partner", http.StatusSeeOther)
 			return
 		}
-		c.forbidden(w, r, k)
+		c.render(w, r, http.StatusOK, "incidents", page{Title: "Incidents", Data: incidentsData{Stages: stages},
+			Flash: &flash{"info", "Your key's roles (" + strings.Join(k.Roles, ", ") + ") manage API keys; incidents are for responders and approvers."}})
 		return
 	}
 	stage := r.URL.Query().Get("stage")

@@ -33,6 +33,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // the mail sink with the real SendGrid client and its signed delivery events, the API
 // and the console on one server.
 type stack struct {
+	api  *api.Server
 	st   *store.Store
 	sink *sink.Sink
 	url  string
@@ -90,6 +91,7 @@ func newStackWith(t *testing.T, opts stackOptions) *stack {
 	a.TaskQueue = s.tq
 	a.Timing = workflows.Timing{AckCheckInterval: 300 * time.Millisecond}
 	a.PublicURL = s.url
+	s.api = a
 	a.Webhook, err = mail.NewVerifier(sk.PublicKey())
 	require.NoError(t, err)
 	c := &console.Console{API: a, Store: st, Logger: zap.NewNop(), SinkURL: sinkSrv.URL,
