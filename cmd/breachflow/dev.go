@@ -115,6 +115,7 @@ func (a *app) devCmd() *cobra.Command {
 breachflow dev is running
   API          %s   (health: %s/healthz, readiness: %s/readyz)
   console      %s/console/
+  metrics      http://%s/metrics
   mail sink    %s/sink/   (SendGrid API at %s/v3/mail/send)
   Temporal     %s   namespace %s
   database     %s
@@ -123,7 +124,7 @@ breachflow dev is running
   export BREACHFLOW_URL=%s BREACHFLOW_API_KEY=%s
 
 Press Ctrl-C to stop.
-`, apiURL, apiURL, apiURL, apiURL, sinkURL, sinkURL, temporal.Address(), temporal.Namespace(), redactURL(a.cfg.DatabaseURL), key, apiURL, key)
+`, apiURL, apiURL, apiURL, apiURL, a.cfg.MetricsListen, sinkURL, sinkURL, temporal.Address(), temporal.Namespace(), redactURL(a.cfg.DatabaseURL), key, apiURL, key)
 
 			g, gctx := errgroup.WithContext(ctx)
 			srv := api.New(st, tc, a.log)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/breachflow/breachflow/internal/api"
 	"github.com/breachflow/breachflow/internal/devenv"
+	"github.com/breachflow/breachflow/internal/notice"
 	"github.com/breachflow/breachflow/internal/store"
 	"github.com/breachflow/breachflow/internal/tenants"
 	"github.com/breachflow/breachflow/workflows"
@@ -114,6 +115,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"GET /v1/incidents/{id}/tenants": {roles: responders, path: "/v1/incidents/" + id + "/tenants?open=true", want: http.StatusOK},
 		"GET /v1/incidents/{id}/notice":  {roles: responders, path: "/v1/incidents/" + id + "/notice", want: http.StatusOK},
 		"GET /v1/partner/reviews":        {roles: []string{"partner"}, path: "/v1/partner/reviews", want: http.StatusOK},
+		"GET /v1/partner/reviews/{id}/notice": {roles: []string{"partner"}, path: fmt.Sprintf("/v1/partner/reviews/%d/notice", rv.ID),
+			want: http.StatusNotFound, by: map[string]int{keyOther: http.StatusNotFound}},
 		"POST /v1/partner/reviews/{id}/decision": {roles: []string{"partner"}, path: fmt.Sprintf("/v1/partner/reviews/%d/decision", rv.ID),
 			body: map[string]string{"decision": "confirm", "content_hash": rv.ContentHash}, want: http.StatusConflict,
 			by: map[string]int{keyOther: http.StatusNotFound}},
@@ -280,6 +283,16 @@ func TestPartnerKeysSeeAndDecideOnlyTheirReviews(t *testing.T) {
 	require.Len(t, theirs, 1)
 	require.Equal(t, otherReview.ID, theirs[0].ID)
 	e.must(t, http.StatusForbidden, "GET", "/v1/partner/reviews", keyAdmin, nil)
+
+	// The partner reads the notice under review as it will be sent, every locale.
+	var preview api.NoticePreview
+	e.must(t, http.StatusOK, "GET", fmt.Sprintf("/v1/partner/reviews/%d/notice", mine[0].ID), keyDevicecare, nil).JSON(t, &preview)
+	require.Equal(t, hash, preview.ContentHash)
+	require.Len(t, preview.Locales, len(notice.Locales()))
+	for _, l := range preview.Locales {
+		require.NotEmpty(t, l.HTML, l.Locale)
+	}
+	e.must(t, http.StatusNotFound, "GET", fmt.Sprintf("/v1/partner/reviews/%d/notice", mine[0].ID), keyOther, nil)
 
 	// The other partner deciding devicecare's review: 404, as if it did not exist, audited.
 	decision := fmt.Sprintf("/v1/partner/reviews/%d/decision", mine[0].ID)

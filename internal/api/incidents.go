@@ -65,6 +65,7 @@ func (s *Server) apiRoutes() []route {
 		{"POST", "/v1/incidents/{id}/retry", "Send now what the ledger says is still owed", authz.IncidentRetry, struct{}{}, s.retry},
 		{"POST", "/v1/incidents/{id}/close", "Close the incident", authz.IncidentClose, closeBody{}, s.closeIncident},
 		{"GET", "/v1/partner/reviews", "The caller's pending partner reviews", authz.PartnerRead, nil, s.partnerReviews},
+		{"GET", "/v1/partner/reviews/{id}/notice", "The notice under review as each locale renders it, with the changes since the previous review", authz.PartnerRead, nil, s.reviewNotice},
 		{"POST", "/v1/partner/reviews/{id}/decision", "Confirm or request changes", authz.PartnerDecide, decisionBody{}, s.partnerDecision},
 	}
 }

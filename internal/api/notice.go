@@ -356,6 +356,20 @@ func lineDiff(old, cur string) string {
 // proposed draft ?hash= names) renders to, and what changed since the previous draft.
 func (s *Server) noticePreview(w http.ResponseWriter, r *http.Request) {
 	p, err := s.NoticePreview(r.Context(), caller(r), r.PathValue("id"), r.URL.Query().Get("hash"))
+	s.answerPreview(w, r, p, err)
+}
+
+func (s *Server) reviewNotice(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		writeError(w, http.StatusBadRequest, Error{Code: "invalid", Message: "review id must be a positive integer", Field: "id"})
+		return
+	}
+	p, err := s.ReviewNotice(r.Context(), caller(r), id)
+	s.answerPreview(w, r, p, err)
+}
+
+func (s *Server) answerPreview(w http.ResponseWriter, r *http.Request, p NoticePreview, err error) {
 	var pe *previewError
 	switch {
 	case errors.As(err, &pe) && errors.Is(err, ErrUnknownDraft):

@@ -137,7 +137,7 @@ func TestEveryDoorSameMatrix(t *testing.T) {
 		case strings.HasPrefix(rt.Path, "/v1/apikeys/"):
 			path = "/v1/apikeys/0"
 		case strings.Contains(rt.Path, "/reviews/"):
-			path = "/v1/partner/reviews/" + strconv.FormatInt(rv.ID, 10) + "/decision"
+			path = strings.Replace(rt.Path, "{id}", strconv.FormatInt(rv.ID, 10), 1)
 		}
 		for role, who := range matrixRoles {
 			var body any

@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"html"
@@ -34,26 +33,10 @@ import (
 // into out (nil: ignored), requiring status code.
 func (s *stack) call(t *testing.T, code int, method, path, who string, body, out any) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		require.NoError(t, err)
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, s.url+path, rd)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+s.keys[who])
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, code, resp.StatusCode, "%s %s: %s", method, path, raw)
+	got, raw := s.apiDo(t, method, path, who, body)
+	require.Equal(t, code, got, "%s %s: %s", method, path, raw)
 	if out != nil {
-		require.NoError(t, json.Unmarshal(raw, out), "%s", raw)
+		require.NoError(t, json.Unmarshal([]byte(raw), out), "%s", raw)
 	}
 }
 
