@@ -26,6 +26,9 @@ type Activities struct {
 	AckSecret []byte
 	// ResponderEmails receive deadline alerts and partner escalations.
 	ResponderEmails []string
+	// InDoubtGrace is how long notices whose send got no recorded answer wait for their
+	// delivery events before being sent again (zero: DefaultInDoubtGrace).
+	InDoubtGrace time.Duration
 
 	cache renderCache
 }

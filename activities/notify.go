@@ -63,6 +63,8 @@ type SendPageResult struct {
 	Sent        int `json:"sent"`
 	AlreadySent int `json:"already_sent"`
 	Requests    int `json:"requests"`
+	// PossibleDuplicates counts notices sent again after being in doubt.
+	PossibleDuplicates int `json:"possible_duplicates,omitempty"`
 }
 
 var subjectPrefix = map[string]string{
@@ -71,25 +73,77 @@ var subjectPrefix = map[string]string{
 	store.RoundFollowup:   "[Update] ",
 }
 
+// ErrTypeInDoubt is a page with notices in doubt: a retry after the grace window
+// settles them from their delivery events, or sends them again as possible duplicates.
+const ErrTypeInDoubt = "NoticesInDoubt"
+
+// DefaultInDoubtGrace is how long a notice whose send got no recorded answer waits for
+// SendGrid's delivery events before it is sent again. SendGrid posts events in batches
+// within about 30 seconds: a shorter wait sends more duplicates, a longer one makes a
+// crashed page's notices later.
+const DefaultInDoubtGrace = time.Minute
+
+// heartbeatEvery is how often a page reports progress while a request runs, well within
+// the heartbeat timeout the workflow gives SendPage.
+const heartbeatEvery = 2 * time.Second
+
+func (a *Activities) inDoubtGrace() time.Duration {
+	if a.InDoubtGrace > 0 {
+		return a.InDoubtGrace
+	}
+	return DefaultInDoubtGrace
+}
+
 // SendPage sends the unsent notices of one page through SendGrid: it claims them in the
 // outbox, renders the approved notice they carry in the page's locale, sends one request
 // (more only when the page holds the same address twice, which SendGrid refuses), and
 // records SendGrid's message id. A retry sends only what is not yet recorded as sent. A
 // refusal for good marks the notices failed (their tenants stay owed); a temporary error
-// puts them back for the next attempt.
+// puts them back for the next attempt. A send whose answer never came is in doubt: its
+// notices stay claimed and the page is retried after the grace window, when delivery
+// events have settled them or they are sent again as possible duplicates.
 func (a *Activities) SendPage(ctx context.Context, in SendPageInput) (res SendPageResult, err error) {
 	a.alertIfStuck(ctx, in.IncidentID, fmt.Sprintf("sending page %d of pass %d", in.Page, in.Round))
-	cp, err := a.Store.ClaimPage(ctx, in.IncidentID, in.Round, in.Page, a.AckSecret)
+	grace := a.inDoubtGrace()
+	cp, err := a.Store.ClaimPage(ctx, in.IncidentID, in.Round, in.Page, a.AckSecret, grace)
 	if err != nil {
 		return res, classify(err)
 	}
-	res.AlreadySent = cp.AlreadySent
+	res.AlreadySent, res.PossibleDuplicates = cp.AlreadySent, cp.Resent
+	if cp.Resent > 0 {
+		a.Logger.Warn("notices in doubt sent again", zap.String("incident_id", in.IncidentID), zap.Int("round", in.Round),
+			zap.Int("page", in.Page), zap.Int("notices", cp.Resent))
+		if aerr := a.AlertResponders(ctx, AlertInput{IncidentID: in.IncidentID, Kind: "possible_duplicates",
+			Detail: map[string]any{"notices": cp.Resent, "pass": in.Round, "page": in.Page},
+			Message: fmt.Sprintf("%d notices of page %d of pass %d were sent again: their first send's answer was lost and no delivery "+
+				"event confirmed them within %s; their recipients may have the notice twice", cp.Resent, in.Page, in.Round, grace)}); aerr != nil {
+			a.Logger.Error("alert about possible duplicates", zap.String("incident_id", in.IncidentID), zap.Error(aerr))
+		}
+	}
+	if err = a.sendClaimed(ctx, in, cp, &res); err != nil {
+		return res, err
+	}
+	if cp.InDoubt > 0 {
+		return res, inDoubt(cp.InDoubt, time.Until(cp.SettleBy))
+	}
+	return res, nil
+}
+
+// inDoubt is the retryable error of a page holding n notices in doubt for wait more.
+func inDoubt(n int, wait time.Duration) error {
+	return temporal.NewApplicationErrorWithOptions(fmt.Sprintf("%d notices in doubt: waiting %s for their delivery events", n, wait.Round(time.Second)),
+		ErrTypeInDoubt, temporal.ApplicationErrorOptions{NextRetryDelay: max(wait, time.Second)})
+}
+
+// sendClaimed sends a claimed page and records what SendGrid accepted.
+func (a *Activities) sendClaimed(ctx context.Context, in SendPageInput, cp store.ClaimedPage, res *SendPageResult) (err error) {
 	if len(cp.Recipients) == 0 {
-		return res, nil
+		return nil
 	}
 	// Until each is recorded sent, the claimed notices are put back (temporary error) or
 	// marked failed (permanent) when the attempt ends early: none stays "sending" behind a
-	// finished attempt, where no pass would plan its contact again.
+	// finished attempt, where no pass would plan its contact again — unless its send is
+	// in doubt, when it stays claimed for the grace window.
 	unsent := map[int64]bool{}
 	for _, r := range cp.Recipients {
 		unsent[r.NoticeID] = true
@@ -118,7 +172,7 @@ func (a *Activities) SendPage(ctx context.Context, in SendPageInput) (res SendPa
 	}()
 	rendered, err := a.render(ctx, in.IncidentID, cp.ContentHash, cp.Locale)
 	if err != nil {
-		return res, err
+		return err
 	}
 	base := strings.TrimRight(a.PublicURL, "/")
 	for _, batch := range distinctBatches(cp.Recipients) {
@@ -133,12 +187,22 @@ func (a *Activities) SendPage(ctx context.Context, in SendPageInput) (res SendPa
 				Args: mail.CustomArgs{NoticeID: strconv.FormatInt(r.NoticeID, 10), IncidentID: in.IncidentID, Round: in.Round},
 			})
 		}
-		result, serr := a.Mail.Send(ctx, page)
+		result, serr := a.sendBeating(ctx, page, *res)
 		if serr != nil {
+			if mail.InDoubt(serr) {
+				// SendGrid may have them: left claimed, to be settled by their events or sent
+				// again as possible duplicates after the grace window, never on a guess now.
+				for _, id := range ids {
+					delete(unsent, id)
+				}
+				a.Logger.Warn("send page in doubt", zap.String("incident_id", in.IncidentID), zap.Int("round", in.Round),
+					zap.Int("page", in.Page), zap.Error(serr))
+				return inDoubt(len(ids), a.inDoubtGrace())
+			}
 			err = mail.TemporalError(serr)
 			a.Logger.Warn("send page failed", zap.String("incident_id", in.IncidentID), zap.Int("round", in.Round),
 				zap.Int("page", in.Page), zap.Error(err))
-			return res, err
+			return err
 		}
 		res.Requests++
 		// SendGrid has them: not to be put back or failed on a guess, even if recording
@@ -146,13 +210,60 @@ func (a *Activities) SendPage(ctx context.Context, in SendPageInput) (res SendPa
 		for _, id := range ids {
 			delete(unsent, id)
 		}
-		if err = a.Store.MarkSent(ctx, in.IncidentID, ids, result.MessageID); err != nil {
-			return res, err
+		if err = a.markSent(ctx, in.IncidentID, ids, result.MessageID, *res); err != nil {
+			return err
 		}
 		res.Sent += len(ids)
 		activity.RecordHeartbeat(ctx, res.Sent)
 	}
-	return res, nil
+	return nil
+}
+
+// sendBeating sends one request and heartbeats while it runs, so that a dead worker's
+// page is retried within the heartbeat timeout rather than after the whole request's.
+func (a *Activities) sendBeating(ctx context.Context, page mail.Page, progress SendPageResult) (mail.Result, error) {
+	if !activity.IsActivity(ctx) {
+		return a.Mail.Send(ctx, page)
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(heartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, progress.Sent)
+			}
+		}
+	}()
+	return a.Mail.Send(ctx, page)
+}
+
+// markSent records what SendGrid accepted. SendGrid has these notices: a failure to
+// record it (PostgreSQL down) is retried here, heartbeating, for as long as the attempt
+// lives, because a retried page would find them in doubt and, without delivery events,
+// send them again.
+func (a *Activities) markSent(ctx context.Context, incidentID string, ids []int64, messageID string, progress SendPageResult) error {
+	wait := 200 * time.Millisecond
+	for {
+		err := a.Store.MarkSent(ctx, incidentID, ids, messageID)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		a.Logger.Warn("record sent notices: retrying", zap.String("incident_id", incidentID), zap.Int("notices", len(ids)), zap.Error(err))
+		if activity.IsActivity(ctx) {
+			activity.RecordHeartbeat(ctx, progress.Sent)
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // renderCache keeps rendered notices by (incident, content hash, locale): a notice's

@@ -26,8 +26,9 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 type fixture struct {
-	st   *store.Store
-	sink *sink.Sink
+	st      *store.Store
+	sink    *sink.Sink
+	sinkURL string
 	acts *activities.Activities
 	env  *testsuite.TestActivityEnvironment
 	id   string
@@ -79,7 +80,7 @@ func newFixture(t *testing.T, n int, apiKey string) *fixture {
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
 	env.RegisterActivity(acts)
-	f := &fixture{st: st, sink: sk, acts: acts, env: env, id: inc.ID}
+	f := &fixture{st: st, sink: sk, sinkURL: srv.URL, acts: acts, env: env, id: inc.ID}
 	planned := f.plan(t)
 	require.Equal(t, n, planned.Notices)
 	require.True(t, planned.Done)

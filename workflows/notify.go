@@ -42,9 +42,12 @@ func NotifyPassWorkflow(ctx workflow.Context, in PassInput) (PassResult, error) 
 	}
 	in.Runs++
 	planCtx := activityCtx(ctx, 5*time.Minute)
+	// A page heartbeats every few seconds, during its request too: a dead worker's page is
+	// retried within seconds. The attempt may run long while it records what SendGrid
+	// accepted through a database outage.
 	sendCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 2 * time.Minute,
-		HeartbeatTimeout:    time.Minute,
+		StartToCloseTimeout: 5 * time.Minute,
+		HeartbeatTimeout:    10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
 			NonRetryableErrorTypes: nonRetryable,

@@ -105,7 +105,7 @@ func (a *app) activities(ctx context.Context, st *store.Store) (*activities.Acti
 		return nil, fmt.Errorf("acknowledgement secret: %w", err)
 	}
 	return &activities.Activities{Store: st, Mail: sender, Logger: a.log, Now: time.Now, PublicURL: a.cfg.PublicURL,
-		AckSecret: secret, ResponderEmails: a.cfg.Responders()}, nil
+		AckSecret: secret, ResponderEmails: a.cfg.Responders(), InDoubtGrace: a.cfg.InDoubtGrace}, nil
 }
 
 // withConsole serves the console under /console/ beside the API. Its cookies are signed

@@ -23,6 +23,7 @@ type Config struct {
 	SendGridAPIKey    string
 	SendGridAPIURL    string
 	SendGridTimeout   time.Duration
+	InDoubtGrace      time.Duration
 	WebhookPublicKey  string
 	MailFrom          string
 	Listen            string
@@ -104,6 +105,8 @@ func (c *Config) settings() []setting {
 			usage: "SendGrid API base URL", str: &c.SendGridAPIURL, check: checkHTTPURL},
 		{env: "SENDGRID_TIMEOUT", flag: "sendgrid-timeout", def: "30s",
 			usage: "timeout of one SendGrid request", dur: &c.SendGridTimeout},
+		{env: "BREACHFLOW_IN_DOUBT_GRACE", flag: "in-doubt-grace", def: "1m",
+			usage: "how long a notice whose send got no answer waits for its delivery events before it is sent again (as a possible duplicate)", dur: &c.InDoubtGrace},
 		{env: "SENDGRID_WEBHOOK_PUBLIC_KEY", flag: "sendgrid-webhook-public-key", def: "",
 			usage: "base64 public key that signs SendGrid's Event Webhook", str: &c.WebhookPublicKey},
 		{env: "BREACHFLOW_MAIL_FROM", flag: "mail-from", def: "security-notices@breachflow.example",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -223,4 +224,21 @@ func redactAddresses(s string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+// InDoubt reports whether a failed send may still have reached SendGrid: the request
+// went out and no answer came back (a timeout, a reset connection). A refused connection
+// or any HTTP answer is not in doubt: SendGrid did not take the request, or said what it
+// did with it.
+func InDoubt(err error) bool {
+	var se *SendError
+	if !errors.As(err, &se) || se.Status != 0 || se.Err == nil {
+		return false
+	}
+	var op *net.OpError
+	if errors.As(se.Err, &op) && op.Op == "dial" {
+		return false
+	}
+	var dns *net.DNSError
+	return !errors.As(se.Err, &dns)
 }

@@ -3,6 +3,7 @@ package store_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -28,7 +29,7 @@ func TestLookupAckNamesTheNoticeSent(t *testing.T) {
 	draft(hashB, "PSIRT-2026-017", "Update: exposure of device identifiers and user names")
 	f.approveAndRelease(hashA, 1)
 	f.planAll(f.pass(1, 1))
-	first, err := f.s.ClaimPage(f.ctx, f.id, 1, 0, f.secret)
+	first, err := f.s.ClaimPage(f.ctx, f.id, 1, 0, f.secret, time.Minute)
 	require.NoError(t, err)
 	require.Len(t, first.Recipients, 2)
 	tokens := map[string]string{}
@@ -62,7 +63,7 @@ func TestLookupAckNamesTheNoticeSent(t *testing.T) {
 	released, _ := f.release(hashB, 1)
 	require.Equal(t, 2, released)
 	f.planAll(f.pass(2, phase))
-	update, err := f.s.ClaimPage(f.ctx, f.id, 2, 0, f.secret)
+	update, err := f.s.ClaimPage(f.ctx, f.id, 2, 0, f.secret, time.Minute)
 	require.NoError(t, err)
 	require.Len(t, update.Recipients, 2)
 	require.Equal(t, initial, shows("a"))

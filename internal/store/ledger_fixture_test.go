@@ -243,7 +243,7 @@ func (f *ledgerFixture) claim(round int) map[string][]int64 {
 	require.NoError(f.t, f.s.Pool().QueryRow(f.ctx, `SELECT pages FROM notice_rounds WHERE incident_id = $1 AND round = $2`, f.id, round).Scan(&pages))
 	out := map[string][]int64{}
 	for page := range pages {
-		cp, err := f.s.ClaimPage(f.ctx, f.id, round, page, f.secret)
+		cp, err := f.s.ClaimPage(f.ctx, f.id, round, page, f.secret, time.Minute)
 		require.NoError(f.t, err)
 		for _, r := range cp.Recipients {
 			out[r.TenantID] = append(out[r.TenantID], r.NoticeID)

@@ -278,13 +278,24 @@ type ClaimedPage struct {
 	Locale      string
 	Recipients  []Recipient
 	AlreadySent int
+	// InDoubt counts notices an earlier attempt claimed and never recorded an answer
+	// for, still within the grace window: neither sent again nor settled yet. SettleBy
+	// is when the last of them leaves the window.
+	InDoubt  int
+	SettleBy time.Time
+	// Resent counts the claimed notices that were in doubt past the window: sent again,
+	// each recorded as a possible duplicate.
+	Resent int
 }
 
 // ClaimPage marks the page's unsent notices as sending and returns them with what their
 // messages need. Notices claimed by an earlier attempt that SendGrid has since reported
 // (a webhook event exists) count as sent and are not sent again; notices of tenants that
-// left the scope are cancelled.
-func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page int, secret []byte) (ClaimedPage, error) {
+// left the scope are cancelled. A notice an earlier attempt claimed without recording
+// SendGrid's answer is in doubt: within grace of its claim it is left alone (counted in
+// InDoubt) for its delivery events to settle; past it, it is claimed again and marked a
+// possible duplicate.
+func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page int, secret []byte, grace time.Duration) (ClaimedPage, error) {
 	var cp ClaimedPage
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
 		var phase *int
@@ -314,18 +325,33 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 			incidentID, round, page); err != nil {
 			return err
 		}
+		var settleBy *time.Time
+		if err := tx.QueryRow(ctx, `SELECT count(*), max(claimed_at) + $4::interval FROM notices
+			WHERE incident_id = $1 AND round = $2 AND page = $3 AND status = 'sending' AND claimed_at > now() - $4::interval`,
+			incidentID, round, page, grace).Scan(&cp.InDoubt, &settleBy); err != nil {
+			return fmt.Errorf("notices in doubt: %w", err)
+		}
+		if settleBy != nil {
+			cp.SettleBy = *settleBy
+		}
 		rows, err = tx.Query(ctx, `
-			WITH claimed AS (
-				UPDATE notices SET status = 'sending', attempts = attempts + 1, claimed_at = now()
-				WHERE incident_id = $1 AND round = $2 AND page = $3 AND status IN ('pending', 'sending')
-				RETURNING id, tenant_id, contact_id, locale, content_hash, phase)
-			SELECT cl.id, cl.tenant_id, t.name, c.email, c.name, l.deadline, tok.nonce, cl.locale, cl.content_hash
+			WITH target AS (
+				SELECT id, status = 'sending' AS resend FROM notices
+				WHERE incident_id = $1 AND round = $2 AND page = $3
+				  AND (status = 'pending' OR (status = 'sending' AND (claimed_at IS NULL OR claimed_at <= now() - $4::interval)))
+				FOR UPDATE),
+			claimed AS (
+				UPDATE notices n SET status = 'sending', attempts = attempts + 1, claimed_at = now(),
+					possible_duplicate = n.possible_duplicate OR t.resend
+				FROM target t WHERE n.id = t.id
+				RETURNING n.id, n.tenant_id, n.contact_id, n.locale, n.content_hash, n.phase, t.resend)
+			SELECT cl.id, cl.tenant_id, t.name, c.email, c.name, l.deadline, tok.nonce, cl.locale, cl.content_hash, cl.resend
 			FROM claimed cl
 			JOIN tenants t ON t.id = cl.tenant_id
 			JOIN contacts c ON c.id = cl.contact_id
 			JOIN ledger l ON l.incident_id = $1 AND l.phase = coalesce(cl.phase, 1) AND l.tenant_id = cl.tenant_id
 			JOIN ack_tokens tok ON tok.incident_id = $1 AND tok.tenant_id = cl.tenant_id
-			ORDER BY cl.id`, incidentID, round, page)
+			ORDER BY cl.id`, incidentID, round, page, grace)
 		if err != nil {
 			return fmt.Errorf("claim page: %w", err)
 		}
@@ -333,14 +359,24 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 		for rows.Next() {
 			var r Recipient
 			var nonce []byte
-			if err := rows.Scan(&r.NoticeID, &r.TenantID, &r.TenantName, &r.Email, &r.Name, &r.Deadline, &nonce, &cp.Locale, &cp.ContentHash); err != nil {
+			var resend bool
+			if err := rows.Scan(&r.NoticeID, &r.TenantID, &r.TenantName, &r.Email, &r.Name, &r.Deadline, &nonce, &cp.Locale, &cp.ContentHash, &resend); err != nil {
 				return err
 			}
 			r.Token = AckToken(secret, incidentID, r.TenantID, nonce)
 			cp.Recipients = append(cp.Recipients, r)
+			if resend {
+				cp.Resent++
+			}
 		}
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		if cp.Resent > 0 {
+			if _, err := AppendAudit(ctx, tx, AuditEntry{IncidentID: incidentID, Actor: "system", Action: "notice.possible_duplicate",
+				Detail: map[string]any{"pass": round, "page": page, "notices": cp.Resent, "grace_seconds": grace.Seconds()}}); err != nil {
+				return err
+			}
 		}
 		return tx.QueryRow(ctx, `SELECT count(*) FROM notices WHERE incident_id = $1 AND round = $2 AND page = $3 AND status NOT IN ('pending', 'sending', 'cancelled')`,
 			incidentID, round, page).Scan(&cp.AlreadySent)
@@ -412,6 +448,9 @@ type RoundCounts struct {
 	Bounced   int    `json:"bounced"`
 	Dropped   int    `json:"dropped"`
 	Failed    int    `json:"failed"`
+	// PossibleDuplicates counts notices sent again after their first send's answer was
+	// lost and no delivery event settled it within the grace window.
+	PossibleDuplicates int `json:"possible_duplicates"`
 }
 
 // Rounds returns per-round counts for an incident.
@@ -421,7 +460,7 @@ func (s *Store) Rounds(ctx context.Context, incidentID string) ([]RoundCounts, e
 			count(*) FILTER (WHERE n.status IN ('sent', 'delivered', 'deferred', 'bounced', 'dropped')),
 			count(*) FILTER (WHERE n.status = 'delivered'), count(*) FILTER (WHERE n.status = 'deferred'),
 			count(*) FILTER (WHERE n.status = 'bounced'), count(*) FILTER (WHERE n.status = 'dropped'),
-			count(*) FILTER (WHERE n.status = 'failed')
+			count(*) FILTER (WHERE n.status = 'failed'), count(*) FILTER (WHERE n.possible_duplicate)
 		FROM notice_rounds r LEFT JOIN notices n ON n.incident_id = r.incident_id AND n.round = r.round
 		WHERE r.incident_id = $1 GROUP BY r.round, r.kind ORDER BY r.round`, incidentID)
 	if err != nil {
@@ -429,7 +468,7 @@ func (s *Store) Rounds(ctx context.Context, incidentID string) ([]RoundCounts, e
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (RoundCounts, error) {
 		var c RoundCounts
-		err := row.Scan(&c.Round, &c.Kind, &c.Planned, &c.Pending, &c.Sent, &c.Delivered, &c.Deferred, &c.Bounced, &c.Dropped, &c.Failed)
+		err := row.Scan(&c.Round, &c.Kind, &c.Planned, &c.Pending, &c.Sent, &c.Delivered, &c.Deferred, &c.Bounced, &c.Dropped, &c.Failed, &c.PossibleDuplicates)
 		return c, err
 	})
 }

@@ -204,7 +204,7 @@ func TestPlanStepPagesHoldOneLocaleAndOneNotice(t *testing.T) {
 	}
 	// What a page claims is what its message is rendered from.
 	for i := range out.Pages {
-		cp, err := f.s.ClaimPage(f.ctx, f.id, 1, i, f.secret)
+		cp, err := f.s.ClaimPage(f.ctx, f.id, 1, i, f.secret, time.Minute)
 		require.NoError(t, err)
 		require.Len(t, cp.Recipients, pages[i].n)
 		require.True(t, pages[i].locales[cp.Locale] && pages[i].hashes[cp.ContentHash], "page %d", i)
@@ -442,7 +442,7 @@ func TestLaterPassesCarryALiveAcknowledgementLink(t *testing.T) {
 	p := f.pass(1, 1)
 	p.TokenTTL = 30 * 24 * time.Hour
 	f.planAll(p)
-	first, err := f.s.ClaimPage(f.ctx, f.id, 1, 0, f.secret)
+	first, err := f.s.ClaimPage(f.ctx, f.id, 1, 0, f.secret, time.Minute)
 	require.NoError(t, err)
 	require.Len(t, first.Recipients, 1)
 	require.NoError(t, f.s.MarkSent(f.ctx, f.id, []int64{first.Recipients[0].NoticeID}, "msg-1"))
@@ -458,7 +458,7 @@ func TestLaterPassesCarryALiveAcknowledgementLink(t *testing.T) {
 	p = f.pass(2, phase)
 	p.TokenTTL = 30 * 24 * time.Hour
 	require.Equal(t, 1, f.planAll(p).Notices)
-	update, err := f.s.ClaimPage(f.ctx, f.id, 2, 0, f.secret)
+	update, err := f.s.ClaimPage(f.ctx, f.id, 2, 0, f.secret, time.Minute)
 	require.NoError(t, err)
 	require.Len(t, update.Recipients, 1)
 	target, err := f.s.LookupAck(f.ctx, update.Recipients[0].Token)

@@ -54,7 +54,7 @@ func TestResolveScopeSyncsTheLedger(t *testing.T) {
 	l := f.ledger(time.Now())
 	require.Equal(t, 2, l.Tenants)
 	require.Equal(t, []int{2, 2}, []int{l.Phases[0].Removed, l.Phases[1].Removed})
-	cp, err := f.s.ClaimPage(f.ctx, f.id, 1, 0, f.secret)
+	cp, err := f.s.ClaimPage(f.ctx, f.id, 1, 0, f.secret, time.Minute)
 	require.NoError(t, err)
 	require.Empty(t, cp.Recipients, "a cancelled notice is not sent")
 

@@ -21,6 +21,10 @@ type Faults struct {
 	ServerErrorShare float64 `json:"server_error_share"`
 	// LatencyMillis is added before every Mail Send answer.
 	LatencyMillis int `json:"latency_ms"`
+	// AnswerDelayMillis holds the answer of every accepted request this long after the
+	// mail is accepted (and its events queued): a client that gives up or dies meanwhile
+	// has sent mail it never heard of, as when SendGrid's answer is lost.
+	AnswerDelayMillis int `json:"answer_delay_ms"`
 	// OutageUntil answers every Mail Send request 503 until this time.
 	OutageUntil time.Time `json:"outage_until,omitzero"`
 }
@@ -43,6 +47,8 @@ func (f Faults) validate() error {
 		return errors.New("rate_limit_reset_seconds must not be negative")
 	case f.LatencyMillis < 0 || time.Duration(f.LatencyMillis)*time.Millisecond > maxLatency:
 		return fmt.Errorf("latency_ms must be within 0..%d", maxLatency.Milliseconds())
+	case f.AnswerDelayMillis < 0 || time.Duration(f.AnswerDelayMillis)*time.Millisecond > maxLatency:
+		return fmt.Errorf("answer_delay_ms must be within 0..%d", maxLatency.Milliseconds())
 	}
 	return nil
 }

@@ -171,6 +171,15 @@ func (s *Sink) handleSend(w http.ResponseWriter, r *http.Request) {
 		s.hook.enqueue(p)
 	}
 	s.requests.Add(1)
+	if d := time.Duration(f.AnswerDelayMillis) * time.Millisecond; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
 	w.Header().Set("X-Message-Id", p.id)
 	w.WriteHeader(http.StatusAccepted)
 	if ce := s.log.Check(zap.DebugLevel, "mail send accepted"); ce != nil {
