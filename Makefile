@@ -21,10 +21,15 @@ dev: build ## Run everything in one process (Temporal, worker, API, mail sink) a
 test: ## Run every test against real PostgreSQL, in-process Temporal and the mail sink
 	$(GO) test -count=1 -timeout 30m ./...
 
+.PHONY: test-faults
+test-faults: ## The fault suite: the real processes (Temporal on SQLite, serve, 2 workers, mail sink) on a private PostgreSQL cluster, with crashes and outages injected
+	$(GO) test -tags faults -count=1 -timeout 30m -v -run TestFaults ./internal/faults/
+
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags faults ./internal/faults/
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 .PHONY: bench

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -23,6 +25,7 @@ const devAdmin = "dev-admin"
 
 func (a *app) devCmd() *cobra.Command {
 	var demoTenants int
+	var temporalListen string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run everything in one process: Temporal, worker, API, mail sink, on a local dev database",
@@ -82,9 +85,21 @@ func (a *app) devCmd() *cobra.Command {
 			}
 			defer mailSink.Close()
 
-			temporal, err := devenv.StartTemporal()
+			// temporaltest cannot take a fixed port, so dev runs the SQLite server on a file
+			// that lives as long as the process.
+			temporalDir, err := os.MkdirTemp("", "breachflow-dev-temporal-")
 			if err != nil {
 				return err
+			}
+			defer os.RemoveAll(temporalDir)
+			temporal, err := devenv.StartSQLiteTemporal(devenv.SQLiteOptions{
+				DBFile:    filepath.Join(temporalDir, "temporal.db"),
+				Listen:    temporalListen,
+				Namespace: a.cfg.TemporalNamespace,
+				Logger:    a.log.Named("temporal"),
+			})
+			if err != nil {
+				return fmt.Errorf("embedded Temporal (--temporal-listen %s): %w", temporalListen, err)
 			}
 			defer temporal.Stop()
 			tc, err := a.dialTemporal(temporal.Address(), temporal.Namespace())
@@ -148,6 +163,7 @@ Press Ctrl-C to stop.
 		},
 	}
 	cmd.Flags().IntVar(&demoTenants, "demo-tenants", 200, "tenants to seed into an empty database")
+	cmd.Flags().StringVar(&temporalListen, "temporal-listen", devenv.DefaultSQLiteListen, "listen address host:port of the embedded Temporal frontend (port 0 picks a free one)")
 	return cmd
 }
 

@@ -18,8 +18,8 @@ func (a *app) mailsinkCmd() *cobra.Command {
 		Long: `Run a mail sink that speaks SendGrid's v3 Mail Send protocol and posts signed Event Webhooks.
 
 The webhook signing key is generated at start unless BREACHFLOW_MAILSINK_PRIVATE_KEY holds a
-PEM private key (make a pair with "breachflow mailsink keygen"); give the receiving API the
-matching SENDGRID_WEBHOOK_PUBLIC_KEY.`,
+private key, the base64 of its DER or PEM (make a pair with "breachflow mailsink keygen");
+give the receiving API the matching SENDGRID_WEBHOOK_PUBLIC_KEY.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.load(nil); err != nil {
@@ -43,14 +43,21 @@ matching SENDGRID_WEBHOOK_PUBLIC_KEY.`,
 	cmd.AddCommand(&cobra.Command{
 		Use:   "keygen",
 		Short: "Print a webhook signing key pair as environment assignments",
-		Args:  cobra.NoArgs,
+		Long: `Print a webhook signing key pair as environment assignments, for an env file:
+
+  breachflow mailsink keygen >> .env
+
+Both values are base64, one line each and unquoted, so docker compose's .env parser and a
+shell's "set -a; source .env" read the same value.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			priv, pub, err := sink.GenerateKey()
+			// Not PEM: its newlines would need quotes that compose and bash unquote differently.
+			priv, pub, err := sink.GenerateKeyBase64()
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "BREACHFLOW_MAILSINK_PRIVATE_KEY=%q\nSENDGRID_WEBHOOK_PUBLIC_KEY=%s\n", priv, pub)
-			return nil
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "BREACHFLOW_MAILSINK_PRIVATE_KEY=%s\nSENDGRID_WEBHOOK_PUBLIC_KEY=%s\n", priv, pub)
+			return err
 		},
 	})
 	return cmd

@@ -45,6 +45,7 @@ func newRoot() *cobra.Command {
 	}
 	a.loader = config.NewLoader(root.PersistentFlags())
 	root.AddCommand(a.devCmd(), a.serveCmd(), a.workerCmd(), a.migrateCmd(), a.tenantsCmd(), a.apikeyCmd(), a.mailsinkCmd(), a.probeCmd(), a.incidentCmd(), a.partnerCmd())
+	root.AddCommand(a.temporalCmd())
 	return root
 }
 

@@ -14,7 +14,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/breachflow/breachflow/internal/mail/sink"
 	"github.com/breachflow/breachflow/internal/testenv"
 )
 
@@ -178,24 +177,4 @@ func TestTenantsGenerateAndImport(t *testing.T) {
 	require.Contains(t, out, "contacts: 240 new")
 	_, err = run(t, context.Background(), "tenants", "import", "--tenants", dir+"/missing.csv", "--contacts", dir+"/contacts.csv")
 	require.ErrorContains(t, err, "missing.csv")
-}
-
-func TestMailsinkKeygenPairMatches(t *testing.T) {
-	out, err := run(t, context.Background(), "mailsink", "keygen")
-	require.NoError(t, err)
-	var priv, pub string
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		switch k {
-		case "BREACHFLOW_MAILSINK_PRIVATE_KEY":
-			priv, err = strconv.Unquote(v)
-			require.NoError(t, err)
-		case "SENDGRID_WEBHOOK_PUBLIC_KEY":
-			pub = v
-		}
-	}
-	s, err := sink.New(sink.Config{WebhookPrivateKeyPEM: priv}, nil)
-	require.NoError(t, err)
-	defer s.Close()
-	require.Equal(t, pub, s.PublicKey())
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,17 +18,23 @@ const maxBody = 1 << 20
 
 var errTooLarge = errors.New("request body too large")
 
-// decode reads one JSON object into v, refusing unknown fields and oversized bodies.
+// decode reads one JSON object into v, refusing unknown fields, oversized bodies and
+// text that is not valid UTF-8.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		return bodyError(err)
+	}
+	// Checked on the raw bytes: decoding would already have made every bad sequence U+FFFD.
+	if f := findInvalidUTF8(data); f != nil {
+		return &store.FieldError{Field: f.Field, Message: f.Message()}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return bodyError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if err != nil && errors.Is(bodyError(err), errTooLarge) {
-			return errTooLarge
-		}
 		return fmt.Errorf("%w: body: want one JSON object", store.ErrInvalidInput)
 	}
 	// PostgreSQL text cannot hold NUL: refused here, it would otherwise fail a write late

@@ -446,3 +446,79 @@ func TestIncidentPathsThatCannotExist(t *testing.T) {
 	require.Equal(t, before, e.writes(t))
 	require.NotContains(t, e.logged(), "request failed")
 }
+
+// spliced is body as JSON with the placeholder string "@@" replaced by text as is: the
+// way to send bytes (invalid UTF-8, a raw \u escape) that json.Marshal would not write.
+func spliced(t *testing.T, body any, text string) raw {
+	t.Helper()
+	data, err := json.Marshal(body)
+	require.NoError(t, err)
+	require.Equal(t, 1, strings.Count(string(data), "@@"), "%s", data)
+	return raw(strings.Replace(string(data), "@@", text, 1))
+}
+
+// TestBodiesRefuseInvalidUTF8: text that is not valid UTF-8 — raw bytes or an escaped
+// unpaired surrogate, in a value, a key or between values — is refused with 400 naming
+// its field before anything is decoded, on every kind of route (a declaration, an
+// assessment, a draft taken as raw JSON, scope criteria), and nothing is written; valid
+// multi-byte text and surrogate pairs are stored as sent.
+func TestBodiesRefuseInvalidUTF8(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, envOptions{Worker: true, Tenants: 3})
+	id := e.declare(t, declaration("Credential exposure", nil))
+	e.waitStage(t, id, workflows.StageAssessing)
+	inc := "/v1/incidents/" + id
+	const bytesFF, lone, loneLow = "Leak \xff\xfe", `Leak \ud800`, `\udc00 leak`
+	badUTF8 := func(name string, body raw, field string) badInput {
+		return badInput{name: name, body: body, code: 400, field: field, says: "not valid UTF-8"}
+	}
+
+	ok := declaration("Credential exposure", nil)
+	e.refuse(t, "POST", "/v1/incidents", []badInput{
+		badUTF8("title with bytes FF FE", spliced(t, with(ok, "title", "@@"), bytesFF), "title"),
+		badUTF8("title with a lone surrogate escape", spliced(t, with(ok, "title", "@@"), lone), "title"),
+		badUTF8("title with a lone low surrogate", spliced(t, with(ok, "title", "@@"), loneLow), "title"),
+		badUTF8("title with a surrogate encoded as bytes", spliced(t, with(ok, "title", "@@"), "\xed\xa0\x80"), "title"),
+		badUTF8("summary truncated mid-character", spliced(t, with(ok, "summary", "@@"), "caf\xc3"), "summary"),
+		badUTF8("category", spliced(t, with(ok, "data_categories", []string{"emails", "@@"}), "\xff"), "data_categories"),
+		badUTF8("scope criteria", spliced(t, with(ok, "scope", map[string]any{"services": []string{"compute", "@@"}}), `\udfff`), "scope.services"),
+		badUTF8("notice title", spliced(t, with(ok, "notice", draftJSON(t, "@@")), bytesFF), "notice.fields.title"),
+		badUTF8("notice title escaped", spliced(t, with(ok, "notice", draftJSON(t, "@@")), lone), "notice.fields.title"),
+		badUTF8("a key", spliced(t, with(ok, "@@", "x"), "ti\xfftle"), ""),
+		badUTF8("a scope key", spliced(t, with(ok, "scope", map[string]any{"@@": []string{"compute"}}), `serv\ud800`), "scope"),
+		badUTF8("outside strings", spliced(t, with(ok, "title", "@@"), "\"x\" \xff"), "title"),
+	})
+	require.Equal(t, 1, e.count(t, `SELECT count(*) FROM incidents`))
+
+	e.refuse(t, "POST", inc+"/assessment", []badInput{
+		badUTF8("rationale with bytes", spliced(t, map[string]any{"reportable": true, "rationale": "@@"}, bytesFF), "rationale"),
+		badUTF8("rationale with a lone surrogate", spliced(t, map[string]any{"reportable": true, "rationale": "@@"}, lone), "rationale"),
+	})
+	// A draft is decoded into json.RawMessage: the check runs on the raw bytes all the same.
+	e.refuse(t, "POST", inc+"/draft", []badInput{
+		badUTF8("draft title with bytes", spliced(t, json.RawMessage(draftJSON(t, "@@")), bytesFF), "fields.title"),
+		badUTF8("draft title with a lone surrogate", spliced(t, json.RawMessage(draftJSON(t, "@@")), lone), "fields.title"),
+		badUTF8("draft subject template", spliced(t, notice.Draft{Fields: notice.Fields{Title: "x"},
+			Templates: map[string]notice.Template{"en": {Subject: "@@"}}}, "\xc0\xaf"), "templates.en.subject"),
+	})
+	e.refuse(t, "POST", inc+"/scope", []badInput{
+		badUTF8("service with bytes", spliced(t, map[string]any{"services": []string{"@@"}}, "\xff"), "services"),
+		badUTF8("tenant id with a lone surrogate", spliced(t, map[string]any{"tenant_ids": []string{"t-1", "@@"}}, `t-\ud83d`), "tenant_ids"),
+	})
+	e.refuse(t, "POST", inc+"/close", []badInput{
+		badUTF8("reason", spliced(t, map[string]any{"reason": "@@"}, `\ude00`), "reason"),
+	})
+	v := e.view(t, id)
+	require.Equal(t, store.StageAssessing, v.Incident.Stage)
+	require.Empty(t, v.Incident.Rationale)
+
+	// Valid text goes through and is stored as sent: multi-byte characters, a surrogate
+	// pair escape, and U+FFFD itself when it is what the client means.
+	var created struct{ Incident store.Incident }
+	e.must(t, http.StatusCreated, "POST", "/v1/incidents", keyResponder,
+		spliced(t, with(ok, "title", "@@"), `Leak ✓ 漢字 😀 \ud83d\ude00 \ufffd`)).JSON(t, &created)
+	require.Equal(t, "Leak ✓ 漢字 😀 😀 \uFFFD", e.view(t, created.Incident.ID).Incident.Title)
+	e.must(t, http.StatusOK, "POST", inc+"/assessment", keyResponder,
+		spliced(t, map[string]any{"reportable": true, "rationale": "@@"}, `exposed \ud83d\udd12`))
+	require.Equal(t, "exposed 🔒", e.view(t, id).Incident.Rationale)
+}

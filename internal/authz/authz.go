@@ -27,6 +27,8 @@ const (
 	IncidentClose    Action = "incident.close"
 	PartnerRead      Action = "partner.read"
 	PartnerDecide    Action = "partner.decide"
+	EvidenceExport   Action = "evidence.export"
+	AuditVerify      Action = "audit.verify"
 )
 
 // Roles a key may hold. A partner key holds "partner:<team>" alone.
@@ -57,6 +59,8 @@ var matrix = map[Action][]string{
 	IncidentClose:    responders,
 	PartnerRead:      {RolePartner},
 	PartnerDecide:    {RolePartner},
+	EvidenceExport:   responders,
+	AuditVerify:      {RoleAdmin},
 }
 
 // Actions lists every action, for tests and documentation.

@@ -1113,7 +1113,7 @@ func TestComposeMailSinkOnlyInDev(t *testing.T) {
 // TestComposeKeygenInDotEnv follows the documented steps: `breachflow mailsink keygen`
 // appended to .env, read the way compose reads .env, gives a sink the api can verify.
 func TestComposeKeygenInDotEnv(t *testing.T) {
-	priv, pub, err := sink.GenerateKey()
+	priv, pub, err := sink.GenerateKeyBase64()
 	require.NoError(t, err)
 	dotEnv := filepath.Join(t.TempDir(), ".env")
 	var b strings.Builder
@@ -1122,7 +1122,7 @@ func TestComposeKeygenInDotEnv(t *testing.T) {
 	}
 	// .env.example's empty lines stay; keygen's, appended after them, win.
 	b.WriteString("SENDGRID_API_URL=http://mailsink:8025\nBREACHFLOW_MAILSINK_PRIVATE_KEY=\nSENDGRID_WEBHOOK_PUBLIC_KEY=\n")
-	fmt.Fprintf(&b, "BREACHFLOW_MAILSINK_PRIVATE_KEY=%q\nSENDGRID_WEBHOOK_PUBLIC_KEY=%s\n", priv, pub) // as keygen prints them
+	fmt.Fprintf(&b, "BREACHFLOW_MAILSINK_PRIVATE_KEY=%s\nSENDGRID_WEBHOOK_PUBLIC_KEY=%s\n", priv, pub) // as keygen prints them
 	require.NoError(t, os.WriteFile(dotEnv, []byte(b.String()), 0o600))
 
 	opts, err := cli.NewProjectOptions([]string{composeFile}, cli.WithWorkingDirectory(repoRoot), cli.WithEnv(nil),

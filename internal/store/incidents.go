@@ -186,9 +186,16 @@ func newIncidentID(now time.Time) string {
 	return "INC-" + now.UTC().Format("20060102") + "-" + string(b)
 }
 
+// declarationLockClass is the first key of the transaction-scoped advisory locks that
+// serialize declarations under one Idempotency-Key (the second key is the key's hash). The
+// two-key lock space does not overlap the one-key space the audit chain and tenant
+// imports lock in.
+const declarationLockClass = 7251311
+
 // CreateIncident stores a declaration. With a key, the same key and body return the
 // incident already stored (created false) and the same key with another body is
-// ErrConflict.
+// ErrConflict. Identical declarations racing under one key get the one incident: one of
+// them creates it, the others return it.
 func (s *Store) CreateIncident(ctx context.Context, key string, d Declaration, actor string, now time.Time) (Incident, bool, error) {
 	if err := d.Validate(now); err != nil {
 		return Incident{}, false, err
@@ -203,12 +210,34 @@ func (s *Store) CreateIncident(ctx context.Context, key string, d Declaration, a
 	}
 	sum := sha256.Sum256(body)
 	hash := hex.EncodeToString(sum[:])
+	// The advisory lock makes a racing declaration wait for the first one's commit and
+	// then find its row, so it normally never reaches the INSERT. A unique violation can
+	// still happen where the lock cannot help (a transaction isolation above READ
+	// COMMITTED, whose snapshot predates the winner's commit; an incident id drawn twice):
+	// the violation is raised only once the other row is committed, so a fresh
+	// transaction finds it (or draws another id).
+	for attempt := 1; ; attempt++ {
+		inc, created, err := s.createIncident(ctx, key, d, hash, actor, now)
+		if !IsUniqueViolation(err) {
+			return inc, created, err
+		}
+		if attempt == 3 {
+			return Incident{}, false, fmt.Errorf("%w: declaration raced with another using the same key; retry", ErrConflict)
+		}
+	}
+}
+
+// createIncident is one attempt of CreateIncident, in one transaction.
+func (s *Store) createIncident(ctx context.Context, key string, d Declaration, hash, actor string, now time.Time) (Incident, bool, error) {
 	var inc Incident
 	created := false
-	err = s.WithTx(ctx, func(tx pgx.Tx) error {
+	err := s.WithTx(ctx, func(tx pgx.Tx) error {
 		if key != "" {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, declarationLockClass, key); err != nil {
+				return fmt.Errorf("lock declaration key: %w", err)
+			}
 			var existingHash string
-			err = tx.QueryRow(ctx, `SELECT id, declaration_hash FROM incidents WHERE declaration_key = $1`, key).Scan(&inc.ID, &existingHash)
+			err := tx.QueryRow(ctx, `SELECT id, declaration_hash FROM incidents WHERE declaration_key = $1`, key).Scan(&inc.ID, &existingHash)
 			if err == nil {
 				if existingHash != hash {
 					return fmt.Errorf("%w: Idempotency-Key %q was used for a different declaration (%s)", ErrConflict, key, inc.ID)
@@ -237,15 +266,13 @@ func (s *Store) CreateIncident(ctx context.Context, key string, d Declaration, a
 		if len(d.Notice) > 0 {
 			draft = d.Notice
 		}
+		var err error
 		inc, err = scanIncident(tx.QueryRow(ctx, `INSERT INTO incidents (id, declaration_key, declaration_hash, title, summary, severity,
 				aware_at, data_categories, scope_criteria, partner_name, notice_draft, declared_by)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULLIF($10, ''), $11, $12)
 			RETURNING `+incidentCols,
 			newIncidentID(now), keyArg, hash, d.Title, d.Summary, d.Severity, d.AwareAt, nz(d.DataCategories), d.Scope, d.Partner, draft, actor))
 		if err != nil {
-			if IsUniqueViolation(err) {
-				return fmt.Errorf("%w: declaration raced with another using the same key; retry", ErrConflict)
-			}
 			return fmt.Errorf("insert incident: %w", err)
 		}
 		created = true

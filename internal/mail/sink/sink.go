@@ -63,8 +63,10 @@ const (
 	DefaultWebhookQueue = 1024
 	// DefaultWebhookTimeout bounds one webhook post.
 	DefaultWebhookTimeout = 10 * time.Second
-	// DefaultWebhookAttempts is how often a batch is posted before it is given up.
-	DefaultWebhookAttempts = 5
+	// DefaultWebhookAttempts is how often a batch is posted before it is given up: with
+	// the backoff doubling to 10 s, about ten minutes, as SendGrid (which retries for a
+	// day) keeps posting through a receiver's outage.
+	DefaultWebhookAttempts = 64
 	// DefaultWebhookBackoff is the wait before the first retry; it doubles per attempt.
 	DefaultWebhookBackoff = 200 * time.Millisecond
 )
@@ -100,8 +102,8 @@ type Config struct {
 
 	// WebhookURL receives signed Event Webhook posts; empty disables them.
 	WebhookURL string
-	// WebhookPrivateKeyPEM is the ECDSA P-256 signing key (SEC 1 or PKCS #8 PEM); empty
-	// generates one at start.
+	// WebhookPrivateKeyPEM is the ECDSA P-256 signing key (SEC 1 or PKCS #8): the base64
+	// of its DER, as keygen prints it, or PEM; empty generates one at start.
 	WebhookPrivateKeyPEM string
 	// WebhookBatchSize is the most events in one post.
 	WebhookBatchSize int
@@ -207,7 +209,7 @@ func New(cfg Config, log *zap.Logger) (*Sink, error) {
 	}
 	var err error
 	if cfg.WebhookPrivateKeyPEM != "" {
-		s.priv, err = parsePrivateKey(cfg.WebhookPrivateKeyPEM)
+		s.priv, err = parseWebhookKey(cfg.WebhookPrivateKeyPEM)
 	} else {
 		s.priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	}

@@ -342,6 +342,9 @@ func (p *poster) appendEventID(b []byte) []byte {
 	return base64.RawURLEncoding.AppendEncode(b, raw[:])
 }
 
+// maxWebhookBackoff caps the wait between two posts of a batch.
+const maxWebhookBackoff = 10 * time.Second
+
 // post sends the batch, retrying with backoff, then starts a new one either way.
 func (p *poster) post() {
 	if p.count == 0 {
@@ -370,7 +373,7 @@ func (p *poster) post() {
 		case <-p.ctx.Done():
 			t.Stop()
 		}
-		backoff *= 2
+		backoff = min(2*backoff, maxWebhookBackoff)
 	}
 	p.failed.Add(uint64(n))
 	p.log.Error("webhook batch given up", zap.Int("events", n), zap.Error(err))
