@@ -29,9 +29,9 @@ type fixture struct {
 	st      *store.Store
 	sink    *sink.Sink
 	sinkURL string
-	acts *activities.Activities
-	env  *testsuite.TestActivityEnvironment
-	id   string
+	acts    *activities.Activities
+	env     *testsuite.TestActivityEnvironment
+	id      string
 }
 
 // newFixture imports n tenants with one primary contact each, declares an incident with

@@ -1,11 +1,17 @@
 package main
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -25,7 +31,8 @@ const devAdmin = "dev-admin"
 
 func (a *app) devCmd() *cobra.Command {
 	var demoTenants int
-	var temporalListen string
+	var temporalListen, dataDir string
+	var reset bool
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run everything in one process: Temporal, worker, API, mail sink, on a local dev database",
@@ -41,6 +48,28 @@ func (a *app) devCmd() *cobra.Command {
 			}
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
+			if dataDir == "" {
+				if dataDir, err = defaultDataDir(); err != nil {
+					return err
+				}
+			}
+			if reset {
+				if err := resetDev(ctx, dataDir, a.cfg.DatabaseURL); err != nil {
+					return err
+				}
+				a.log.Info("dev state reset", zap.String("data_dir", dataDir))
+			}
+			if err := os.MkdirAll(dataDir, 0o700); err != nil {
+				return fmt.Errorf("dev data directory: %w", err)
+			}
+			if a.cfg.SessionKeys == "" {
+				// Console sessions outlive a restart, like the incidents do.
+				secret, err := devSecret(filepath.Join(dataDir, "session.key"))
+				if err != nil {
+					return err
+				}
+				a.cfg.SessionKeys = "dev:" + secret
+			}
 			created, err := store.EnsureDatabase(ctx, a.cfg.DatabaseURL)
 			if err != nil {
 				return postgresHint(err, a.cfg.DatabaseURL)
@@ -85,15 +114,10 @@ func (a *app) devCmd() *cobra.Command {
 			}
 			defer mailSink.Close()
 
-			// temporaltest cannot take a fixed port, so dev runs the SQLite server on a file
-			// that lives as long as the process.
-			temporalDir, err := os.MkdirTemp("", "breachflow-dev-temporal-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(temporalDir)
+			// Temporal's state lives in the data directory beside PostgreSQL's rows: a
+			// restart resumes every incident where it was.
 			temporal, err := devenv.StartSQLiteTemporal(devenv.SQLiteOptions{
-				DBFile:    filepath.Join(temporalDir, "temporal.db"),
+				DBFile:    filepath.Join(dataDir, "temporal.db"),
 				Listen:    temporalListen,
 				Namespace: a.cfg.TemporalNamespace,
 				Logger:    a.log.Named("temporal"),
@@ -134,12 +158,13 @@ breachflow dev is running
   mail sink    %s/sink/   (SendGrid API at %s/v3/mail/send)
   Temporal     %s   namespace %s
   database     %s
+  state        %s   (Temporal's temporal.db, the console session key; --reset starts clean)
   admin key    %s
 
   export BREACHFLOW_URL=%s BREACHFLOW_API_KEY=%s
 
 Press Ctrl-C to stop.
-`, apiURL, apiURL, apiURL, apiURL, a.cfg.MetricsListen, sinkURL, sinkURL, temporal.Address(), temporal.Namespace(), redactURL(a.cfg.DatabaseURL), key, apiURL, key)
+`, apiURL, apiURL, apiURL, apiURL, a.cfg.MetricsListen, sinkURL, sinkURL, temporal.Address(), temporal.Namespace(), redactURL(a.cfg.DatabaseURL), dataDir, key, apiURL, key)
 
 			g, gctx := errgroup.WithContext(ctx)
 			srv := api.New(st, tc, a.log)
@@ -163,6 +188,8 @@ Press Ctrl-C to stop.
 		},
 	}
 	cmd.Flags().IntVar(&demoTenants, "demo-tenants", 200, "tenants to seed into an empty database")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "where dev keeps its state between runs (default $XDG_DATA_HOME/breachflow/dev or ~/.local/share/breachflow/dev)")
+	cmd.Flags().BoolVar(&reset, "reset", false, "start clean: drop the dev database and Temporal's state first")
 	cmd.Flags().StringVar(&temporalListen, "temporal-listen", devenv.DefaultSQLiteListen, "listen address host:port of the embedded Temporal frontend (port 0 picks a free one)")
 	return cmd
 }
@@ -174,4 +201,45 @@ func redactURL(dsn string) string {
 		}
 	}
 	return "(set)"
+}
+
+// defaultDataDir is where dev keeps its state when --data-dir is not given.
+func defaultDataDir() (string, error) {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "breachflow", "dev"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no home directory for the dev data directory: give --data-dir: %w", err)
+	}
+	return filepath.Join(home, ".local", "share", "breachflow", "dev"), nil
+}
+
+// resetDev forgets dev's state: Temporal's file and the dev database.
+func resetDev(ctx context.Context, dataDir, dsn string) error {
+	for _, f := range []string{"temporal.db", "temporal.db-wal", "temporal.db-shm"} {
+		if err := os.Remove(filepath.Join(dataDir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("reset: %w", err)
+		}
+	}
+	if err := store.DropDatabase(ctx, dsn); err != nil {
+		return postgresHint(err, dsn)
+	}
+	return nil
+}
+
+// devSecret reads the hex secret kept in path, making it on first use.
+func devSecret(path string) (string, error) {
+	if raw, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(raw))) >= 64 {
+		return strings.TrimSpace(string(raw)), nil
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	secret := hex.EncodeToString(b)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("dev session key: %w", err)
+	}
+	return secret, nil
 }

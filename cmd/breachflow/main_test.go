@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,16 +33,20 @@ func run(t *testing.T, ctx context.Context, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// devStack runs `breachflow dev` on free ports with n demo tenants until the test ends.
-type devStack struct{ apiURL, sinkURL, key string }
+// devStack runs `breachflow dev` on free ports with n demo tenants until the test ends
+// (or stop).
+type devStack struct {
+	apiURL, sinkURL, key string
+	stop                 func()
+}
 
 func startDev(t *testing.T, n int) devStack {
 	t.Helper()
-	return startDevOn(t, testenv.EmptyDatabaseURL(t), n)
+	return startDevOn(t, testenv.EmptyDatabaseURL(t), t.TempDir(), n)
 }
 
-// startDevOn runs `breachflow dev` on the database dbURL.
-func startDevOn(t *testing.T, dbURL string, n int) devStack {
+// startDevOn runs `breachflow dev` on the database dbURL with its state in dataDir.
+func startDevOn(t *testing.T, dbURL, dataDir string, n int) devStack {
 	t.Helper()
 	t.Setenv("DATABASE_URL", dbURL)
 	t.Setenv("BREACHFLOW_LISTEN", "127.0.0.1:0")
@@ -53,23 +59,27 @@ func startDevOn(t *testing.T, dbURL string, n int) devStack {
 	done := make(chan error, 1)
 	go func() {
 		root := newRoot()
-		root.SetArgs([]string{"dev", "--demo-tenants", strconv.Itoa(n)})
+		root.SetArgs([]string{"dev", "--demo-tenants", strconv.Itoa(n), "--data-dir", dataDir})
 		root.SetOut(pw)
 		root.SetErr(io.Discard)
 		done <- root.ExecuteContext(ctx)
 		pw.Close()
 	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(30 * time.Second):
-			t.Error("dev did not shut down")
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(30 * time.Second):
+				t.Error("dev did not shut down")
+			}
+		})
+	}
+	t.Cleanup(stop)
 
-	var d devStack
+	d := devStack{stop: stop}
 	apiRe := regexp.MustCompile(`^\s+API\s+(http://\S+)`)
 	keyRe := regexp.MustCompile(`^\s+admin key\s+(bf_\S+)`)
 	sinkRe := regexp.MustCompile(`^\s+mail sink\s+(http://\S+)/sink/`)
@@ -133,8 +143,8 @@ func TestDevStackServesHealthAndAcceptsItsKey(t *testing.T) {
 // the one the previous start printed, so keys pasted into old shells stop working.
 func TestDevRevokesThePreviousAdminKey(t *testing.T) {
 	dbURL := testenv.EmptyDatabaseURL(t)
-	first := startDevOn(t, dbURL, 5)
-	second := startDevOn(t, dbURL, 5)
+	first := startDevOn(t, dbURL, t.TempDir(), 5)
+	second := startDevOn(t, dbURL, t.TempDir(), 5)
 	require.NotEqual(t, first.key, second.key)
 	ctx := context.Background()
 	t.Setenv("BREACHFLOW_URL", second.apiURL)
@@ -177,4 +187,58 @@ func TestTenantsGenerateAndImport(t *testing.T) {
 	require.Contains(t, out, "contacts: 240 new")
 	_, err = run(t, context.Background(), "tenants", "import", "--tenants", dir+"/missing.csv", "--contacts", dir+"/contacts.csv")
 	require.ErrorContains(t, err, "missing.csv")
+}
+
+// TestDevRestartResumesTheIncident: dev keeps Temporal's state in its data directory, so
+// an incident waiting for approval when dev stops is approved and its tenants notified
+// after a restart on the same directory.
+func TestDevRestartResumesTheIncident(t *testing.T) {
+	dbURL, dataDir := testenv.EmptyDatabaseURL(t), t.TempDir()
+	ctx := context.Background()
+	first := startDevOn(t, dbURL, dataDir, 12)
+	t.Setenv("BREACHFLOW_URL", first.apiURL)
+	t.Setenv("BREACHFLOW_API_KEY", first.key)
+	keys := map[string]string{}
+	for name, role := range map[string]string{"rita": "responder", "alice": "approver", "bob": "approver"} {
+		out, err := run(t, ctx, "apikey", "create", "--name", name, "--role", role)
+		require.NoError(t, err)
+		keys[name] = strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
+	}
+	t.Setenv("BREACHFLOW_API_KEY", keys["rita"])
+	out, err := run(t, ctx, "incident", "declare", "-f", "../../examples/incident.yaml")
+	require.NoError(t, err, out)
+	id := strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
+	_, err = run(t, ctx, "incident", "assess", id, "--reportable=true", "--rationale", "personal data read")
+	require.NoError(t, err)
+	out, err = run(t, ctx, "incident", "scope", id)
+	require.NoError(t, err, out)
+	require.Contains(t, out, "stage approval")
+	first.stop()
+
+	second := startDevOn(t, dbURL, dataDir, 12)
+	t.Setenv("BREACHFLOW_URL", second.apiURL)
+	for _, who := range []string{"alice", "bob"} {
+		t.Setenv("BREACHFLOW_API_KEY", keys[who])
+		out, err = run(t, ctx, "incident", "approve", id)
+		require.NoError(t, err, "the workflow is still there after the restart: %s", out)
+	}
+	t.Setenv("BREACHFLOW_API_KEY", keys["rita"])
+	require.Eventually(t, func() bool {
+		out, err := run(t, ctx, "incident", "show", id, "--json")
+		if err != nil {
+			return false
+		}
+		var v struct {
+			Ledger struct {
+				Tenants int
+				Phases  []struct{ Notified, Owed int }
+			}
+		}
+		if json.Unmarshal([]byte(out), &v) != nil || len(v.Ledger.Phases) == 0 {
+			return false
+		}
+		// The example's partner still has to confirm its covered tenants; the others are
+		// notified under the approvals given after the restart.
+		return v.Ledger.Tenants > 0 && v.Ledger.Phases[0].Notified > 0
+	}, 2*time.Minute, 500*time.Millisecond, "the incident goes on after the restart")
 }

@@ -120,5 +120,27 @@ func EnsureDatabase(ctx context.Context, dsn string) (bool, error) {
 	return true, nil
 }
 
+// DropDatabase drops the database named in dsn if it exists (dev --reset), ending its
+// other connections first.
+func DropDatabase(ctx context.Context, dsn string) error {
+	name, err := DatabaseName(dsn)
+	if err != nil {
+		return err
+	}
+	adminURL, err := WithDatabase(dsn, "postgres")
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	return nil
+}
+
 // ErrInvalidInput marks input the store refuses; the message says why.
 var ErrInvalidInput = errors.New("invalid input")
