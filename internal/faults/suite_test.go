@@ -172,6 +172,8 @@ func (d *deployment) startSink(t *testing.T, webhook bool) {
 	d.sink = &proc{name: "mailsink", bin: d.bin, dir: d.dir, ready: "mail sink on", args: args,
 		env: []string{"BREACHFLOW_MAILSINK_PRIVATE_KEY=" + d.sinkPriv, "BREACHFLOW_LOG_LEVEL=warn"}}
 	d.sink.start(t)
+	// The banner may come before the listener: wait for an answer.
+	waitHTTP(t, d.sinkURL+"/sink/messages?limit=1", 30*time.Second)
 }
 
 func (d *deployment) setFaults(t *testing.T, f map[string]any) {
