@@ -10,7 +10,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
 
+	"github.com/breachflow/breachflow/internal/evidence"
 	"github.com/breachflow/breachflow/internal/mail"
+	"github.com/breachflow/breachflow/internal/metrics"
 	"github.com/breachflow/breachflow/internal/store"
 )
 
@@ -29,6 +31,11 @@ type Activities struct {
 	// InDoubtGrace is how long notices whose send got no recorded answer wait for their
 	// delivery events before being sent again (zero: DefaultInDoubtGrace).
 	InDoubtGrace time.Duration
+	// Metrics counts what SendPage does (nil: nothing is counted).
+	Metrics *metrics.Worker
+	// AuditKeys sign the audit chain's head into a checkpoint when an incident closes
+	// (nil, or without a signing key: none is taken).
+	AuditKeys *evidence.Keys
 
 	cache renderCache
 }
@@ -68,4 +75,43 @@ func classify(err error) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeNotFound, err)
 	}
 	return err
+}
+
+// pageOutcome names how a SendPage attempt ended, for its metrics.
+func pageOutcome(res SendPageResult, err error) metrics.PageOutcome {
+	var appErr *temporal.ApplicationError
+	switch {
+	case err == nil && res.Sent == 0:
+		return metrics.PageNothingToSend
+	case err == nil:
+		return metrics.PageSent
+	case errors.As(err, &appErr) && appErr.Type() == ErrTypeInDoubt:
+		return metrics.PageInDoubt
+	case errors.As(err, &appErr) && appErr.NonRetryable():
+		return metrics.PageRefused
+	}
+	return metrics.PageTemporaryError
+}
+
+// checkpointClose signs the audit chain's head, with the digest of the incident's rows,
+// once the incident is closed. A chain that does not check out alerts the responders
+// instead of failing the close: the incident is closed either way, and no retry mends
+// the chain.
+func (a *Activities) checkpointClose(ctx context.Context, incidentID string) error {
+	cp, taken, err := evidence.Checkpoint(ctx, a.Store, a.AuditKeys, incidentID, store.CheckpointClose, a.now())
+	switch {
+	case errors.Is(err, store.ErrChainBroken):
+		a.Logger.Error("audit chain broken: no checkpoint at close", zap.String("incident_id", incidentID), zap.Error(err))
+		if aerr := a.AlertResponders(ctx, AlertInput{IncidentID: incidentID, Kind: "audit_chain_broken",
+			Message: "The audit trail does not check out, so no checkpoint was signed at close: " + err.Error() +
+				". Run `breachflow audit verify`."}); aerr != nil {
+			a.Logger.Error("alert about the audit chain", zap.String("incident_id", incidentID), zap.Error(aerr))
+		}
+		return nil
+	case err != nil:
+		return err // a database hiccup: the close is retried, and is idempotent
+	case taken:
+		a.Logger.Info("audit checkpoint at close", zap.String("incident_id", incidentID), zap.Int64("checkpoint", cp.ID), zap.Int64("seq", cp.Seq))
+	}
+	return nil
 }

@@ -387,9 +387,12 @@ type CloseInput struct {
 	Actor      string `json:"actor"`
 }
 
-// CloseIncident marks the incident closed.
+// CloseIncident marks the incident closed and checkpoints the audit chain for it.
 func (a *Activities) CloseIncident(ctx context.Context, in CloseInput) error {
-	return classify(a.Store.CloseIncident(ctx, in.IncidentID, in.Reason, in.Actor))
+	if err := a.Store.CloseIncident(ctx, in.IncidentID, in.Reason, in.Actor); err != nil {
+		return classify(err)
+	}
+	return a.checkpointClose(ctx, in.IncidentID)
 }
 
 func (a *Activities) now() time.Time {

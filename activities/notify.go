@@ -103,6 +103,7 @@ func (a *Activities) inDoubtGrace() time.Duration {
 // notices stay claimed and the page is retried after the grace window, when delivery
 // events have settled them or they are sent again as possible duplicates.
 func (a *Activities) SendPage(ctx context.Context, in SendPageInput) (res SendPageResult, err error) {
+	defer func() { a.Metrics.Page(pageOutcome(res, err), res.Sent, res.PossibleDuplicates) }()
 	a.alertIfStuck(ctx, in.IncidentID, fmt.Sprintf("sending page %d of pass %d", in.Page, in.Round))
 	grace := a.inDoubtGrace()
 	cp, err := a.Store.ClaimPage(ctx, in.IncidentID, in.Round, in.Page, a.AckSecret, grace)
@@ -187,7 +188,9 @@ func (a *Activities) sendClaimed(ctx context.Context, in SendPageInput, cp store
 				Args: mail.CustomArgs{NoticeID: strconv.FormatInt(r.NoticeID, 10), IncidentID: in.IncidentID, Round: in.Round},
 			})
 		}
+		start := time.Now()
 		result, serr := a.sendBeating(ctx, page, *res)
+		a.Metrics.Request(time.Since(start), serr)
 		if serr != nil {
 			if mail.InDoubt(serr) {
 				// SendGrid may have them: left claimed, to be settled by their events or sent

@@ -2,16 +2,21 @@
 package worker
 
 import (
+	"fmt"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/breachflow/breachflow/activities"
+	"github.com/breachflow/breachflow/internal/logging"
 	"github.com/breachflow/breachflow/workflows"
 )
 
-// New returns a worker on taskQueue with every breachflow workflow and activity registered.
+// New returns a worker on taskQueue with every breachflow workflow and activity
+// registered. The SDK reports its own metrics to c's metrics handler; NewInstrumented
+// records them with acts.Metrics instead.
 func New(c client.Client, taskQueue string, acts *activities.Activities) sdkworker.Worker {
 	w := sdkworker.New(c, taskQueue, sdkworker.Options{
 		// Bounded so a large notification round never floods the database or SendGrid.
@@ -21,6 +26,47 @@ func New(c client.Client, taskQueue string, acts *activities.Activities) sdkwork
 	})
 	Register(w, acts)
 	return w
+}
+
+// NewInstrumented is New with the SDK's metrics (workflow task latency and
+// schedule-to-start, activity latency and failures, slots, polls) recorded with
+// acts.Metrics, served on the worker's metrics listener. The SDK takes its metrics handler
+// from the client, so the worker runs on a client that shares c's connection and reports
+// to acts.Metrics.Temporal(); namespace must be c's. Stop stops the worker and closes
+// that client (c stays open). With acts.Metrics nil it is New.
+func NewInstrumented(c client.Client, namespace, taskQueue string, acts *activities.Activities) (sdkworker.Worker, error) {
+	if acts.Metrics == nil {
+		return New(c, taskQueue, acts), nil
+	}
+	opts := client.Options{Namespace: namespace, MetricsHandler: acts.Metrics.Temporal()}
+	if acts.Logger != nil {
+		opts.Logger = logging.Temporal(acts.Logger)
+	}
+	mc, err := client.NewClientFromExisting(c, opts)
+	if err != nil {
+		return nil, fmt.Errorf("temporal client with metrics: %w", err)
+	}
+	return &instrumented{Worker: New(mc, taskQueue, acts), client: mc}, nil
+}
+
+// instrumented is a worker on a client of its own, closed once when the worker stops (c's
+// connection stays open until c and every client made from it are closed).
+type instrumented struct {
+	sdkworker.Worker
+	client client.Client
+	once   sync.Once
+}
+
+// Stop stops the worker, then closes its client.
+func (w *instrumented) Stop() {
+	w.Worker.Stop()
+	w.once.Do(w.client.Close)
+}
+
+// Run runs the worker until interruptCh says, then closes its client.
+func (w *instrumented) Run(interruptCh <-chan any) error {
+	defer w.once.Do(w.client.Close)
+	return w.Worker.Run(interruptCh)
 }
 
 // Register adds every breachflow workflow and activity to r.

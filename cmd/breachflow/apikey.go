@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -17,8 +17,8 @@ import (
 	"github.com/breachflow/breachflow/internal/store"
 )
 
-// keyAdmin manages API keys either through the API (when BREACHFLOW_API_KEY is set) or
-// directly in the database (for bootstrapping the first key).
+// keyAdmin manages API keys either through the API (given an API key) or directly in
+// the database (for bootstrapping the first key).
 type keyAdmin interface {
 	create(ctx context.Context, name, role string) (string, store.APIKey, error)
 	list(ctx context.Context) ([]store.APIKey, error)
@@ -57,36 +57,45 @@ func (h apiKeys) revoke(ctx context.Context, id int64) error {
 }
 func (h apiKeys) close() {}
 
+// keyAdmin goes through the API when it has an API key and straight to the database
+// otherwise. Flags beat the environment: --database-url reaches the database even with
+// BREACHFLOW_API_KEY set.
 func (a *app) keyAdmin(cmd *cobra.Command) (keyAdmin, error) {
-	if key := os.Getenv("BREACHFLOW_API_KEY"); key != "" {
-		return apiKeys{c: client.New(clientURL(), key)}, nil
+	keyFlag, dbFlag := cmd.Flags().Changed("api-key"), cmd.Flags().Changed("database-url")
+	if keyFlag && dbFlag {
+		return nil, client.Errorf("invalid", "database-url", "give --api-key (through the API) or --database-url (straight to the database), not both")
+	}
+	if s := a.api.Resolve(os.LookupEnv); keyFlag || (!dbFlag && s.Key != "") {
+		c, err := s.Client()
+		if err != nil {
+			return nil, err
+		}
+		return apiKeys{c: c}, nil
 	}
 	if err := a.load(nil, "DATABASE_URL"); err != nil {
 		return nil, err
 	}
 	st, err := a.openStore(cmd.Context())
 	if err != nil {
-		return nil, err
+		return nil, &client.APIError{Code: "unavailable", Field: "database-url", Message: err.Error(), Err: err}
 	}
 	return dbKeys{st: st}, nil
-}
-
-func clientURL() string {
-	if u := os.Getenv("BREACHFLOW_URL"); u != "" {
-		return u
-	}
-	return "http://127.0.0.1:8080"
 }
 
 func (a *app) apikeyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "apikey",
-		Short: "Create, list and revoke API keys (through the API with BREACHFLOW_API_KEY, else in DATABASE_URL)",
+		Short: "Create, list and revoke API keys (through the API with an admin key, else straight to the database)",
+		Long: `Create, list and revoke API keys.
+
+With an API key (--api-key or BREACHFLOW_API_KEY; an admin's) the commands go through the
+API at --url. Without one, or with --database-url, they write straight to the database
+(--database-url or DATABASE_URL): that is how the first admin key is made.`,
 	}
+	a.loader.Bind(cmd.PersistentFlags(), "DATABASE_URL")
 	var name, role string
-	var asJSON bool
 	create := &cobra.Command{
-		Use:   "create",
+		Use:   "create --name PERSON --role ROLE[,ROLE…]",
 		Short: "Create a key and print it once; only its hash is stored",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -99,8 +108,8 @@ func (a *app) apikeyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{"key": key, "api_key": k})
+			if a.json {
+				return printValue(cmd.OutOrStdout(), map[string]any{"key": key, "api_key": k})
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", key)
 			fmt.Fprintf(cmd.ErrOrStderr(), "key %d (%s, roles %s) created; it is shown only this once\n", k.ID, k.Name, strings.Join(k.Roles, ","))
@@ -123,17 +132,21 @@ func (a *app) apikeyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(keys)
+			if a.json {
+				if keys == nil {
+					keys = []store.APIKey{}
+				}
+				return printValue(cmd.OutOrStdout(), keys)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tPERSON\tROLES\tPREFIX\tCREATED\tSTATE")
+			fmt.Fprintln(tw, "ID\tPERSON\tROLES\tPREFIX\tCREATED\tLAST USED\tSTATE")
 			for _, k := range keys {
 				state := "active"
 				if k.RevokedAt != nil {
-					state = "revoked " + k.RevokedAt.UTC().Format("2006-01-02 15:04")
+					state = "revoked " + stamp(*k.RevokedAt)
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s…\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Roles, ","), k.Prefix, k.CreatedAt.UTC().Format("2006-01-02 15:04"), state)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s…\t%s\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Roles, ","), k.Prefix,
+					stamp(k.CreatedAt), stampPtr(k.LastUsedAt), state)
 			}
 			return tw.Flush()
 		},
@@ -145,7 +158,7 @@ func (a *app) apikeyCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil || id < 1 {
-				return errors.New("ID: want a positive number (see apikey list)")
+				return client.Errorf("invalid", "id", "ID: want a positive number (see apikey list)")
 			}
 			ka, err := a.keyAdmin(cmd)
 			if err != nil {
@@ -155,13 +168,22 @@ func (a *app) apikeyCmd() *cobra.Command {
 			if err := ka.revoke(cmd.Context(), id); err != nil {
 				return err
 			}
+			if a.json {
+				return printValue(cmd.OutOrStdout(), map[string]any{"id": id, "revoked": true})
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "key %d revoked\n", id)
 			return nil
 		},
 	}
-	for _, c := range []*cobra.Command{create, list} {
-		c.Flags().BoolVar(&asJSON, "json", false, "machine-readable output")
-	}
 	cmd.AddCommand(create, list, revoke)
 	return cmd
+}
+
+// printValue writes v as one line of JSON, unset times as null.
+func printValue(w io.Writer, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return printAnswer(w, raw)
 }

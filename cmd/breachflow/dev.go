@@ -13,14 +13,18 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/breachflow/breachflow/internal/api"
 	"github.com/breachflow/breachflow/internal/devenv"
+	"github.com/breachflow/breachflow/internal/evidence"
 	"github.com/breachflow/breachflow/internal/mail"
 	"github.com/breachflow/breachflow/internal/mail/sink"
+	"github.com/breachflow/breachflow/internal/metrics"
 	"github.com/breachflow/breachflow/internal/store"
 	"github.com/breachflow/breachflow/schema"
 	bfworker "github.com/breachflow/breachflow/worker"
@@ -69,6 +73,12 @@ func (a *app) devCmd() *cobra.Command {
 					return err
 				}
 				a.cfg.SessionKeys = "dev:" + secret
+			}
+			if a.cfg.AuditSigningKey == "" {
+				// The audit chain's checkpoints are signed with a key of the data directory.
+				if a.cfg.AuditSigningKey, err = devAuditKey(filepath.Join(dataDir, "audit.key")); err != nil {
+					return err
+				}
 			}
 			created, err := store.EnsureDatabase(ctx, a.cfg.DatabaseURL)
 			if err != nil {
@@ -136,7 +146,11 @@ func (a *app) devCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			w := bfworker.New(tc, a.cfg.TaskQueue, acts)
+			acts.Metrics = metrics.NewWorker()
+			w, err := bfworker.NewInstrumented(tc, temporal.Namespace(), a.cfg.TaskQueue, acts)
+			if err != nil {
+				return err
+			}
 			if err := w.Start(); err != nil {
 				return fmt.Errorf("start worker: %w", err)
 			}
@@ -158,7 +172,7 @@ breachflow dev is running
   mail sink    %s/sink/   (SendGrid API at %s/v3/mail/send)
   Temporal     %s   namespace %s
   database     %s
-  state        %s   (Temporal's temporal.db, the console session key; --reset starts clean)
+  state        %s   (Temporal's temporal.db, the console session and audit signing keys; --reset starts clean)
   admin key    %s
 
   export BREACHFLOW_URL=%s BREACHFLOW_API_KEY=%s
@@ -172,12 +186,18 @@ Press Ctrl-C to stop.
 			if srv.Webhook, err = mail.NewVerifier(mailSink.PublicKey()); err != nil {
 				return err
 			}
+			if srv.AuditKeys, err = a.auditKeys(); err != nil {
+				return err
+			}
 			h, err := a.withConsole(st, srv, sinkURL)
 			if err != nil {
 				return err
 			}
-			g.Go(func() error { return a.serveMetrics(gctx, srv.Metrics()) })
+			// One listener for both: the API's domain gauges and the worker's counters.
+			both := promhttp.HandlerFor(prometheus.Gatherers{srv.MetricsGatherer(), acts.Metrics.Gatherer()}, promhttp.HandlerOpts{})
+			g.Go(func() error { return a.serveMetrics(gctx, both) })
 			g.Go(func() error { return a.serveListener(gctx, apiLn, h) })
+			g.Go(func() error { return a.checkpoints(gctx, st, srv.AuditKeys) })
 			g.Go(func() error { return a.serveListener(gctx, sinkLn, mailSink.Handler()) })
 			err = g.Wait()
 			a.log.Info("shutting down")
@@ -242,4 +262,19 @@ func devSecret(path string) (string, error) {
 		return "", fmt.Errorf("dev session key: %w", err)
 	}
 	return secret, nil
+}
+
+// devAuditKey reads the audit signing key kept in path, making it on first use.
+func devAuditKey(path string) (string, error) {
+	if raw, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(raw)) != "" {
+		return strings.TrimSpace(string(raw)), nil
+	}
+	signing, _, err := evidence.GenerateKey()
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(signing+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("dev audit key: %w", err)
+	}
+	return signing, nil
 }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,15 +22,6 @@ import (
 	"github.com/breachflow/breachflow/workflows"
 )
 
-// apiClient is the client of the client commands, from BREACHFLOW_URL and BREACHFLOW_API_KEY.
-func apiClient() (*client.Client, error) {
-	key := os.Getenv("BREACHFLOW_API_KEY")
-	if key == "" {
-		return nil, errors.New("BREACHFLOW_API_KEY is not set (create one with `breachflow apikey create`)")
-	}
-	return client.New(clientURL(), key), nil
-}
-
 // readDoc reads a YAML or JSON file ("-" for standard input) as JSON.
 func readDoc(path string, stdin io.Reader) ([]byte, error) {
 	var raw []byte
@@ -43,29 +32,38 @@ func readDoc(path string, stdin io.Reader) ([]byte, error) {
 		raw, err = os.ReadFile(path)
 	}
 	if err != nil {
-		return nil, err
+		return nil, &client.APIError{Code: "invalid", Field: "file", Message: err.Error(), Err: err}
 	}
 	out, err := yaml.YAMLToJSON(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, &client.APIError{Code: "invalid", Field: "file", Message: fmt.Sprintf("%s: %v", path, err), Err: err}
 	}
 	return out, nil
 }
 
+// printJSON writes v as indented JSON.
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
 
+// printAnswer writes an API answer as one line of JSON, unset times as null.
+func printAnswer(w io.Writer, raw json.RawMessage) error {
+	out, err := client.NullUnsetTimes(raw)
+	if err != nil {
+		return fmt.Errorf("decode answer: %w", err)
+	}
+	_, err = fmt.Fprintln(w, string(out))
+	return err
+}
+
 func (a *app) incidentCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "incident", Short: "Declare and drive incidents through the API"}
-	var asJSON bool
-	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "machine-readable output")
+	cmd := &cobra.Command{Use: "incident", Short: "Declare and drive incidents through the API (--url, --api-key)"}
 
 	// call runs one request and prints the answer as JSON or through human.
 	call := func(cmd *cobra.Command, method, path string, headers map[string]string, body any, human func(io.Writer, json.RawMessage) error) error {
-		c, err := apiClient()
+		c, err := a.apiClient()
 		if err != nil {
 			return err
 		}
@@ -73,9 +71,8 @@ func (a *app) incidentCmd() *cobra.Command {
 		if err := c.Do(cmd.Context(), method, path, headers, body, &out); err != nil {
 			return err
 		}
-		if asJSON || human == nil {
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), string(bytes.TrimSpace(out)))
-			return err
+		if a.json || human == nil {
+			return printAnswer(cmd.OutOrStdout(), out)
 		}
 		return human(cmd.OutOrStdout(), out)
 	}
@@ -97,7 +94,7 @@ func (a *app) incidentCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
-				return errors.New("-f FILE: required (see examples/incident.yaml)")
+				return client.Errorf("invalid", "file", "-f FILE: required (see examples/incident.yaml)")
 			}
 			body, err := readDoc(file, cmd.InOrStdin())
 			if err != nil {
@@ -144,7 +141,7 @@ func (a *app) incidentCmd() *cobra.Command {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tSTAGE\tSEVERITY\tAWARE\tTITLE")
 				for _, i := range v.Incidents {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", i.ID, i.Stage, i.Severity, i.AwareAt.UTC().Format("2006-01-02 15:04"), i.Title)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", i.ID, i.Stage, i.Severity, stamp(i.AwareAt), i.Title)
 				}
 				return tw.Flush()
 			})
@@ -169,47 +166,6 @@ func (a *app) incidentCmd() *cobra.Command {
 		},
 	}
 
-	var interval time.Duration
-	watch := &cobra.Command{
-		Use:   "watch ID",
-		Short: "Follow an incident's progress live until it is closed",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := apiClient()
-			if err != nil {
-				return err
-			}
-			var lastAlert int64
-			for {
-				v, raw, err := getIncident(cmd.Context(), c, args[0])
-				if err != nil {
-					return err
-				}
-				if asJSON {
-					// One compact answer a line, as the API gave it.
-					var line bytes.Buffer
-					if err := json.Compact(&line, raw); err != nil {
-						return err
-					}
-					if _, err := fmt.Fprintln(cmd.OutOrStdout(), line.String()); err != nil {
-						return err
-					}
-				} else {
-					lastAlert = printProgress(cmd.OutOrStdout(), v, time.Now(), lastAlert)
-				}
-				if v.Incident.Stage == store.StageClosed {
-					return nil
-				}
-				select {
-				case <-cmd.Context().Done():
-					return nil
-				case <-time.After(interval):
-				}
-			}
-		},
-	}
-	watch.Flags().DurationVar(&interval, "interval", 2*time.Second, "refresh interval")
-
 	var reportable bool
 	var rationale string
 	assess := &cobra.Command{
@@ -218,7 +174,7 @@ func (a *app) incidentCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("reportable") {
-				return errors.New("--reportable: required (true or false)")
+				return client.Errorf("invalid", "reportable", "--reportable: required (true or false)")
 			}
 			return call(cmd, http.MethodPost, "/v1/incidents/"+url.PathEscape(args[0])+"/assessment", nil,
 				map[string]any{"reportable": reportable, "rationale": rationale}, status)
@@ -240,11 +196,11 @@ func (a *app) incidentCmd() *cobra.Command {
 			setting := scopeFile != "" || !crit.Empty() || len(crit.Exclude) > 0
 			switch {
 			case versions && diff != "":
-				return errors.New("--versions and --diff: give one of them")
+				return client.Errorf("invalid", "diff", "--versions and --diff: give one of them")
 			case (versions || diff != "") && setting:
-				return errors.New("--versions and --diff read the scope: they take no criteria")
+				return client.Errorf("invalid", "diff", "--versions and --diff read the scope: they take no criteria")
 			case cmd.Flags().Changed("limit") && diff == "":
-				return errors.New("--limit: only with --diff")
+				return client.Errorf("invalid", "limit", "--limit: only with --diff")
 			case versions:
 				return call(cmd, http.MethodGet, "/v1/incidents/"+id+"/scope/versions", nil, nil, func(w io.Writer, raw json.RawMessage) error {
 					var v struct {
@@ -279,7 +235,7 @@ func (a *app) incidentCmd() *cobra.Command {
 				}
 				body = json.RawMessage(raw)
 			case !setting:
-				c, err := apiClient()
+				c, err := a.apiClient()
 				if err != nil {
 					return err
 				}
@@ -311,7 +267,7 @@ func (a *app) incidentCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if draftFile == "" {
-				return errors.New("-f FILE: required")
+				return client.Errorf("invalid", "file", "-f FILE: required")
 			}
 			raw, err := readDoc(draftFile, cmd.InOrStdin())
 			if err != nil {
@@ -328,7 +284,7 @@ func (a *app) incidentCmd() *cobra.Command {
 		Short: "Approve the notice draft (default: the current draft's hash, which is printed)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := apiClient()
+			c, err := a.apiClient()
 			if err != nil {
 				return err
 			}
@@ -346,7 +302,7 @@ func (a *app) incidentCmd() *cobra.Command {
 					// The stored current draft; the workflow checks it again.
 					h = v.Incident.NoticeHash
 				default:
-					return errors.New("the incident has no notice draft to approve yet")
+					return client.Errorf("no_draft", "hash", "the incident has no notice draft to approve yet")
 				}
 			}
 			return call(cmd, http.MethodPost, "/v1/incidents/"+id+"/approval", nil, map[string]string{"content_hash": h}, status)
@@ -427,7 +383,7 @@ func (a *app) incidentCmd() *cobra.Command {
 	tenants.Flags().IntVar(&tenantsPhase, "phase", 1, "notice phase (1 is the initial notice)")
 	tenants.Flags().IntVar(&tenantsLimit, "limit", 100, "how many")
 
-	cmd.AddCommand(declare, list, show, watch, assess, scope, draft, approve, override, followup, retry, tenants, closeCmd)
+	cmd.AddCommand(declare, list, show, a.watchCmd(), assess, scope, draft, approve, override, followup, retry, tenants, a.incidentEvidenceCmd(), closeCmd)
 	return cmd
 }
 
@@ -441,7 +397,7 @@ func parseDiff(s string) (from, to int, err error) {
 		to, err = strconv.Atoi(b)
 	}
 	if !ok || err != nil || from < 1 || to < 1 {
-		return 0, 0, fmt.Errorf("--diff %q: want FROM..TO, two scope version numbers such as 1..2", s)
+		return 0, 0, client.Errorf("invalid", "diff", "--diff %q: want FROM..TO, two scope version numbers such as 1..2", s)
 	}
 	return from, to, nil
 }
@@ -454,107 +410,7 @@ func getIncident(ctx context.Context, c *client.Client, id string) (api.Incident
 		return v, nil, err
 	}
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return v, nil, fmt.Errorf("decode incident: %w", err)
+		return v, nil, &client.APIError{Code: "internal", Message: "decode incident: " + err.Error(), Err: err}
 	}
 	return v, raw, nil
-}
-
-func (a *app) partnerCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "partner", Short: "Partner team: review joint notifications"}
-	var asJSON bool
-	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "machine-readable output")
-	pending := &cobra.Command{
-		Use:   "pending",
-		Short: "List your team's pending reviews",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := apiClient()
-			if err != nil {
-				return err
-			}
-			var v struct {
-				Reviews []api.ReviewView `json:"reviews"`
-			}
-			if err := c.Do(cmd.Context(), http.MethodGet, "/v1/partner/reviews", nil, nil, &v); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), v)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "REVIEW\tINCIDENT\tTENANTS\tDUE\tHASH\tTITLE")
-			for _, r := range v.Reviews {
-				fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.IncidentID, r.CoveredTenants, r.DueAt.UTC().Format("2006-01-02 15:04"), r.ContentHash[:12], r.Title)
-			}
-			return tw.Flush()
-		},
-	}
-	decide := func(cmd *cobra.Command, id, decision, hash, comment string) error {
-		c, err := apiClient()
-		if err != nil {
-			return err
-		}
-		if _, err := strconv.ParseInt(id, 10, 64); err != nil {
-			return errors.New("ID: the review number shown by `partner pending`")
-		}
-		if hash == "" {
-			h, err := reviewHash(cmd.Context(), c, id)
-			if err != nil {
-				return err
-			}
-			hash = h
-		}
-		var out json.RawMessage
-		if err := c.Do(cmd.Context(), http.MethodPost, "/v1/partner/reviews/"+id+"/decision", nil,
-			map[string]string{"decision": decision, "content_hash": hash, "comment": comment}, &out); err != nil {
-			return err
-		}
-		if asJSON {
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), string(out))
-			return err
-		}
-		_, err = fmt.Fprintf(cmd.OutOrStdout(), "review %s: %s recorded\n", id, decision)
-		return err
-	}
-	var hash, comment string
-	confirm := &cobra.Command{
-		Use:   "confirm ID [--hash HASH]",
-		Short: "Confirm the joint notification (the draft's hash defaults to the one under review)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return decide(cmd, args[0], "confirm", hash, comment)
-		},
-	}
-	confirm.Flags().StringVar(&hash, "hash", "", "content hash being confirmed")
-	confirm.Flags().StringVar(&comment, "comment", "", "optional remark")
-	changes := &cobra.Command{
-		Use:   "request-changes ID --comment TEXT",
-		Short: "Send the draft back to the responders with what should change",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if strings.TrimSpace(comment) == "" {
-				return errors.New("--comment: say what should change")
-			}
-			return decide(cmd, args[0], "request_changes", hash, comment)
-		},
-	}
-	changes.Flags().StringVar(&hash, "hash", "", "content hash reviewed")
-	changes.Flags().StringVar(&comment, "comment", "", "what should change")
-	cmd.AddCommand(pending, confirm, changes)
-	return cmd
-}
-
-func reviewHash(ctx context.Context, c *client.Client, id string) (string, error) {
-	var v struct {
-		Reviews []api.ReviewView `json:"reviews"`
-	}
-	if err := c.Do(ctx, http.MethodGet, "/v1/partner/reviews", nil, nil, &v); err != nil {
-		return "", err
-	}
-	for _, r := range v.Reviews {
-		if strconv.FormatInt(r.ID, 10) == id {
-			return r.ContentHash, nil
-		}
-	}
-	return "", fmt.Errorf("review %s is not pending for your team", id)
 }

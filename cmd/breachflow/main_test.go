@@ -217,6 +217,12 @@ func TestDevRestartResumesTheIncident(t *testing.T) {
 
 	second := startDevOn(t, dbURL, dataDir, 12)
 	t.Setenv("BREACHFLOW_URL", second.apiURL)
+	// The restarted worker picks the workflow up again; its status answers once it has.
+	t.Setenv("BREACHFLOW_API_KEY", keys["rita"])
+	require.Eventually(t, func() bool {
+		out, err := run(t, ctx, "incident", "show", id, "--json")
+		return err == nil && strings.Contains(out, `"status"`) && strings.Contains(out, `"approval"`)
+	}, 2*time.Minute, 500*time.Millisecond, "the workflow answers after the restart")
 	for _, who := range []string{"alice", "bob"} {
 		t.Setenv("BREACHFLOW_API_KEY", keys[who])
 		out, err = run(t, ctx, "incident", "approve", id)

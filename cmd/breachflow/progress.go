@@ -30,7 +30,7 @@ func printIncident(w io.Writer, v api.IncidentView, now time.Time) {
 	if st != nil && string(st.Stage) != i.Stage {
 		stage += fmt.Sprintf(" (workflow: %s)", st.Stage)
 	}
-	fmt.Fprintf(w, "  stage       %s\n  severity    %s\n  aware at    %s\n", stage, i.Severity, i.AwareAt.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "  stage       %s\n  severity    %s\n  aware at    %s\n", stage, i.Severity, ago(i.AwareAt, now))
 	if st == nil && i.Stage != store.StageClosed {
 		fmt.Fprintln(w, "  workflow    not answering: stored facts only")
 	}
@@ -39,7 +39,7 @@ func printIncident(w io.Writer, v api.IncidentView, now time.Time) {
 	}
 	if sv := v.Scope; sv != nil {
 		fmt.Fprintf(w, "  scope       v%d: %d tenants (+%d -%d), by %s at %s", sv.Version, sv.Tenants, sv.Added, sv.Removed,
-			orDash(sv.CreatedBy), sv.CreatedAt.UTC().Format(time.RFC3339))
+			orDash(sv.CreatedBy), stamp(sv.CreatedAt))
 		if st != nil && st.Scope.Version == sv.Version {
 			fmt.Fprintf(w, ", %d covered by the partner", st.Scope.PartnerCovered)
 		}
@@ -55,15 +55,8 @@ func printIncident(w io.Writer, v api.IncidentView, now time.Time) {
 	if st != nil && st.ContentHash != "" {
 		fmt.Fprintf(w, "  approvals   %s\n", orDash(strings.Join(st.Approvers, ", ")))
 	}
-	switch {
-	case st != nil && st.Partner.Name != "":
-		fmt.Fprintf(w, "  partner     %s: %s", st.Partner.Name, orDash(string(st.Partner.Status)))
-		if st.Partner.Covered > 0 {
-			fmt.Fprintf(w, " (%d tenant notices wait for it)", st.Partner.Covered)
-		}
-		fmt.Fprintln(w)
-	case i.Partner != "":
-		fmt.Fprintf(w, "  partner     %s\n", i.Partner)
+	if p := partnerState(v); p != "" {
+		fmt.Fprintf(w, "  partner     %s\n", p)
 	}
 
 	if len(v.Ledger.Phases) == 0 {
@@ -120,44 +113,6 @@ func printIncident(w io.Writer, v api.IncidentView, now time.Time) {
 	}
 }
 
-// printProgress prints one refresh of watch: the stage and acknowledgements, one line per
-// phase, what is still owed, and the alerts newer than alertsAfter (an alert id). It
-// returns the newest alert id seen, for the next refresh.
-func printProgress(w io.Writer, v api.IncidentView, now time.Time, alertsAfter int64) int64 {
-	l := v.Ledger
-	line := fmt.Sprintf("%s  %-14s", now.Format("15:04:05"), v.Incident.Stage)
-	if v.Status == nil && v.Incident.Stage != store.StageClosed {
-		line += " (workflow not answering)"
-	}
-	if l.Tenants > 0 {
-		line += fmt.Sprintf(" acknowledged %s %d/%d", bar(l.Acknowledged, l.Tenants), l.Acknowledged, l.Tenants)
-	} else if len(l.Phases) == 0 {
-		line += " no tenants in scope yet"
-	}
-	fmt.Fprintln(w, line)
-	for _, p := range l.Phases {
-		label := fmt.Sprintf("  %d %-8s", p.Phase, p.Kind)
-		fmt.Fprintf(w, "%s notified %s  %s\n", label, notifiedBar(p), phaseCounts(p))
-		if s := owedLine(p, now); s != "" {
-			fmt.Fprintf(w, "%s %s\n", strings.Repeat(" ", len(label)), s)
-		}
-	}
-	var fresh []store.Alert // newest first, as the API lists them
-	newest := alertsAfter
-	for _, a := range v.Alerts {
-		if a.ID > alertsAfter {
-			fresh = append(fresh, a)
-		}
-		newest = max(newest, a.ID)
-	}
-	if len(fresh) > alertsShown {
-		fmt.Fprintf(w, "  alerts: %d new, the latest %d:\n", len(fresh), alertsShown)
-		fresh = fresh[:alertsShown]
-	}
-	printAlerts(w, fresh, "  alert ")
-	return newest
-}
-
 // phaseCounts is one phase's ledger in tenants.
 func phaseCounts(p store.PhaseCounts) string {
 	s := fmt.Sprintf("%d in scope, %d released, %d notified, %d delivered, %d bounced, %d unreachable, %d failed, %d late",
@@ -197,7 +152,7 @@ func owedLine(p store.PhaseCounts, now time.Time) string {
 // printAlerts prints alerts one a line, each after prefix.
 func printAlerts(w io.Writer, alerts []store.Alert, prefix string) {
 	for _, a := range alerts {
-		fmt.Fprintf(w, "%s%s  %s  %d %s  %s", prefix, a.CreatedAt.UTC().Format("2006-01-02 15:04"), a.Kind,
+		fmt.Fprintf(w, "%s%s  %s  %d %s  %s", prefix, stamp(a.CreatedAt), a.Kind,
 			a.Tenants, plural(a.Tenants, "tenant", "tenants"), a.Message)
 		if a.EmailError != "" {
 			fmt.Fprintf(w, " (responders' email failed: %s)", a.EmailError)
@@ -206,14 +161,72 @@ func printAlerts(w io.Writer, alerts []store.Alert, prefix string) {
 	}
 }
 
-// when is t as a time and relative to now.
-func when(t, now time.Time) string {
-	d := t.Sub(now).Round(time.Minute)
-	abs := t.UTC().Format(time.RFC3339)
-	if d < 0 {
-		return fmt.Sprintf("%s (passed %s ago)", abs, -d)
+// stamp is t for people, in UTC to the minute: "2026-12-02 08:52 UTC"; "—" when unset.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return dash
 	}
-	return fmt.Sprintf("%s (in %s)", abs, d)
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// stampPtr is stamp of an optional time.
+func stampPtr(t *time.Time) string {
+	if t == nil {
+		return dash
+	}
+	return stamp(*t)
+}
+
+// span is d for people, to the minute under a day and to the hour beyond: "23 h 29 min",
+// "3 d 4 h", "45 min", "< 1 min". Its sign is dropped: the caller says "in" or "ago".
+func span(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	const day = 24 * time.Hour
+	if d >= day {
+		d = d.Round(time.Hour)
+		days, h := d/day, (d%day)/time.Hour
+		if h == 0 {
+			return fmt.Sprintf("%d d", days)
+		}
+		return fmt.Sprintf("%d d %d h", days, h)
+	}
+	d = d.Round(time.Minute)
+	h, m := d/time.Hour, (d%time.Hour)/time.Minute
+	switch {
+	case d < time.Minute:
+		return "< 1 min"
+	case h == 0:
+		return fmt.Sprintf("%d min", m)
+	case m == 0:
+		return fmt.Sprintf("%d h", h)
+	default:
+		return fmt.Sprintf("%d h %d min", h, m)
+	}
+}
+
+// when is a deadline or due time, absolute and relative to now: "2026-12-02 08:52 UTC
+// (in 23 h 29 min)" or "(passed 2 h ago)".
+func when(t, now time.Time) string {
+	if t.IsZero() {
+		return dash
+	}
+	if d := t.Sub(now); d < 0 {
+		return fmt.Sprintf("%s (passed %s ago)", stamp(t), span(d))
+	}
+	return fmt.Sprintf("%s (in %s)", stamp(t), span(t.Sub(now)))
+}
+
+// ago is a past event, absolute and relative to now: "2026-11-30 04:00 UTC (6 h ago)".
+func ago(t, now time.Time) string {
+	if t.IsZero() {
+		return dash
+	}
+	if d := now.Sub(t); d >= 0 {
+		return fmt.Sprintf("%s (%s ago)", stamp(t), span(d))
+	}
+	return stamp(t)
 }
 
 func plural(n int, one, many string) string {
@@ -223,9 +236,12 @@ func plural(n int, one, many string) string {
 	return many
 }
 
+// dash stands for a value that is not set.
+const dash = "—"
+
 func orDash(s string) string {
 	if s == "" {
-		return "-"
+		return dash
 	}
 	return s
 }
@@ -263,8 +279,7 @@ func printScopeVersions(w io.Writer, versions []store.ScopeVersion) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tTENANTS\tADDED\tREMOVED\tBY\tAT")
 	for _, v := range versions {
-		fmt.Fprintf(tw, "%d\t%d\t+%d\t-%d\t%s\t%s\n", v.Version, v.Tenants, v.Added, v.Removed, orDash(v.CreatedBy),
-			v.CreatedAt.UTC().Format("2006-01-02 15:04:05"))
+		fmt.Fprintf(tw, "%d\t%d\t+%d\t-%d\t%s\t%s\n", v.Version, v.Tenants, v.Added, v.Removed, orDash(v.CreatedBy), stamp(v.CreatedAt))
 	}
 	return tw.Flush()
 }
@@ -288,16 +303,12 @@ func printTenants(w io.Writer, list []store.TenantStatus, limit int) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TENANT\tNAME\tCOUNTRY\tPHASE\tSTATE\tDEADLINE\tMET\tNOTICES\tACKNOWLEDGED\tLAST ERROR")
 	for _, t := range list {
-		met := "-"
+		met := dash
 		if t.DeadlineMet != nil {
 			met = map[bool]string{true: "met", false: "late"}[*t.DeadlineMet]
 		}
-		acked := "-"
-		if t.AcknowledgedAt != nil {
-			acked = t.AcknowledgedAt.UTC().Format("2006-01-02 15:04")
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\n", t.TenantID, t.TenantName, t.Country, t.Phase, t.State,
-			t.Deadline.UTC().Format("2006-01-02 15:04"), met, t.Notices, acked, orDash(t.LastError))
+			stamp(t.Deadline), met, t.Notices, stampPtr(t.AcknowledgedAt), orDash(t.LastError))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -21,8 +21,10 @@ import (
 	"github.com/breachflow/breachflow/internal/api"
 	"github.com/breachflow/breachflow/internal/config"
 	"github.com/breachflow/breachflow/internal/console"
+	"github.com/breachflow/breachflow/internal/evidence"
 	"github.com/breachflow/breachflow/internal/logging"
 	"github.com/breachflow/breachflow/internal/mail"
+	"github.com/breachflow/breachflow/internal/metrics"
 	"github.com/breachflow/breachflow/internal/store"
 	bfworker "github.com/breachflow/breachflow/worker"
 )
@@ -50,6 +52,9 @@ func (a *app) serveCmd() *cobra.Command {
 					return fmt.Errorf("SENDGRID_WEBHOOK_PUBLIC_KEY: %w", err)
 				}
 			}
+			if srv.AuditKeys, err = a.auditKeys(); err != nil {
+				return err
+			}
 			h, err := a.withConsole(st, srv, "")
 			if err != nil {
 				return err
@@ -57,6 +62,7 @@ func (a *app) serveCmd() *cobra.Command {
 			g, gctx := errgroup.WithContext(ctx)
 			g.Go(func() error { return a.serveMetrics(gctx, srv.Metrics()) })
 			g.Go(func() error { return a.serveHTTP(gctx, a.cfg.Listen, h) })
+			g.Go(func() error { return a.checkpoints(gctx, st, srv.AuditKeys) })
 			return g.Wait()
 		},
 	}
@@ -82,14 +88,19 @@ func (a *app) workerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			w := bfworker.New(tc, a.cfg.TaskQueue, acts)
+			acts.Metrics = metrics.NewWorker()
+			w, err := bfworker.NewInstrumented(tc, a.cfg.TemporalNamespace, a.cfg.TaskQueue, acts)
+			if err != nil {
+				return err
+			}
 			if err := w.Start(); err != nil {
 				return fmt.Errorf("start worker: %w", err)
 			}
 			a.log.Info("worker started", zap.String("task_queue", a.cfg.TaskQueue))
-			<-ctx.Done()
+			// Serves until ctx ends; a metrics listener that cannot start stops the worker.
+			err = a.serveMetrics(ctx, acts.Metrics.Handler())
 			w.Stop()
-			return nil
+			return err
 		},
 	}
 }
@@ -104,8 +115,22 @@ func (a *app) activities(ctx context.Context, st *store.Store) (*activities.Acti
 	if err != nil {
 		return nil, fmt.Errorf("acknowledgement secret: %w", err)
 	}
+	keys, err := a.auditKeys()
+	if err != nil {
+		return nil, err
+	}
 	return &activities.Activities{Store: st, Mail: sender, Logger: a.log, Now: time.Now, PublicURL: a.cfg.PublicURL,
-		AckSecret: secret, ResponderEmails: a.cfg.Responders(), InDoubtGrace: a.cfg.InDoubtGrace}, nil
+		AckSecret: secret, ResponderEmails: a.cfg.Responders(), InDoubtGrace: a.cfg.InDoubtGrace, AuditKeys: keys}, nil
+}
+
+// auditKeys are the keys that sign audit checkpoints and evidence manifests.
+func (a *app) auditKeys() (*evidence.Keys, error) {
+	return evidence.LoadKeys(a.cfg.AuditSigningKey, a.cfg.AuditPublicKey)
+}
+
+// checkpoints signs the audit chain's head into a checkpoint at intervals until ctx ends.
+func (a *app) checkpoints(ctx context.Context, st *store.Store, keys *evidence.Keys) error {
+	return (&evidence.Checkpointer{Store: st, Keys: keys, Logger: a.log.Named("audit"), Every: a.cfg.AuditCheckpointInterval}).Run(ctx)
 }
 
 // withConsole serves the console under /console/ beside the API. Its cookies are signed

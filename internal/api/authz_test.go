@@ -120,6 +120,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"POST /v1/partner/reviews/{id}/decision": {roles: []string{"partner"}, path: fmt.Sprintf("/v1/partner/reviews/%d/decision", rv.ID),
 			body: map[string]string{"decision": "confirm", "content_hash": rv.ContentHash}, want: http.StatusConflict,
 			by: map[string]int{keyOther: http.StatusNotFound}},
+		// The evidence of an incident with no scope yet is a pack without tenants; the
+		// audit routes are the admin's.
+		"GET /v1/incidents/{id}/evidence": {roles: responders, path: "/v1/incidents/" + id + "/evidence", want: http.StatusOK},
+		"GET /v1/audit/verify":            {roles: admin, path: "/v1/audit/verify", want: http.StatusOK},
+		"GET /v1/audit/checkpoints":       {roles: admin, path: "/v1/audit/checkpoints", want: http.StatusOK},
 	}
 	roleOf := map[string]string{keyAdmin: "admin", keyResponder: "responder", keyApprover: "approver",
 		keyDevicecare: "partner:devicecare", keyOther: "partner:other"}

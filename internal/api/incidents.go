@@ -67,6 +67,9 @@ func (s *Server) apiRoutes() []route {
 		{"GET", "/v1/partner/reviews", "The caller's pending partner reviews", authz.PartnerRead, nil, s.partnerReviews},
 		{"GET", "/v1/partner/reviews/{id}/notice", "The notice under review as each locale renders it, with the changes since the previous review", authz.PartnerRead, nil, s.reviewNotice},
 		{"POST", "/v1/partner/reviews/{id}/decision", "Confirm or request changes", authz.PartnerDecide, decisionBody{}, s.partnerDecision},
+		{"GET", "/v1/incidents/{id}/evidence", "The evidence pack: a zip with a signed manifest, per tenant every notice, delivery and acknowledgement, and the audit excerpt with its checkpoints (?tenant=); each export is audited and checkpointed", authz.EvidenceExport, nil, s.exportEvidence},
+		{"GET", "/v1/audit/verify", "Verify the audit chain against its signed checkpoints and name the first bad row; an intact head is checkpointed", authz.AuditVerify, nil, s.auditVerify},
+		{"GET", "/v1/audit/checkpoints", "The signed audit checkpoints, to publish (?after=&limit=)", authz.AuditVerify, nil, s.auditCheckpoints},
 	}
 }
 

@@ -14,7 +14,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 
+	"github.com/breachflow/breachflow/internal/evidence"
 	"github.com/breachflow/breachflow/internal/mail"
+	"github.com/breachflow/breachflow/internal/metrics"
 	"github.com/breachflow/breachflow/internal/store"
 	"github.com/breachflow/breachflow/workflows"
 )
@@ -43,6 +45,9 @@ type Server struct {
 	// DenialWindow is how long refused requests are counted before they are audited
 	// (zero: DefaultDenialWindow).
 	DenialWindow time.Duration
+	// AuditKeys sign audit checkpoints and evidence packs and verify checkpoints (nil:
+	// nothing is signed or checked, and verification says so).
+	AuditKeys *evidence.Keys
 
 	denied denials
 
@@ -58,14 +63,24 @@ func New(st *store.Store, tc client.Client, logger *zap.Logger) *Server {
 		Name: "breachflow_http_requests_total", Help: "HTTP requests by route and status class.",
 	}, []string{"route", "code"})
 	s.registry.MustRegister(s.requests, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if st != nil {
+		// The domain gauges are read from PostgreSQL at scrape time, here rather than in
+		// the worker, so that they stay right across worker restarts and scale-outs.
+		s.registry.MustRegister(metrics.NewDomain(st.Pool(), logger))
+	}
 	return s
 }
 
 // Metrics returns the /metrics handler, served on a listener of its own: the public
-// listener does not tell the world that a breach was declared.
+// listener does not tell the world that a breach was declared. It serves the HTTP
+// request counter, the domain gauges (see package metrics) and the Go runtime's series.
 func (s *Server) Metrics() http.Handler {
 	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 }
+
+// MetricsGatherer returns the registry behind Metrics, for a process that serves other
+// series beside it (prometheus.Gatherers).
+func (s *Server) MetricsGatherer() prometheus.Gatherer { return s.registry }
 
 // Handler returns the routed handler.
 func (s *Server) Handler() http.Handler {
@@ -99,6 +114,9 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.code = code
 	r.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (write deadlines, flushes).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

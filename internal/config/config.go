@@ -3,10 +3,12 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +41,15 @@ type Config struct {
 	NoticeURLHosts    string
 	TLSCert           string
 	TLSKey            string
+
+	// AuditSigningKey signs audit checkpoints and evidence manifests (base64 Ed25519 seed
+	// or private key); empty: nothing is signed.
+	AuditSigningKey string
+	// AuditPublicKey lists the public keys whose signatures verifiers trust (base64,
+	// comma-separated), besides the signing key's own.
+	AuditPublicKey string
+	// AuditCheckpointInterval is how often serve checkpoints the audit chain's head.
+	AuditCheckpointInterval time.Duration
 }
 
 // SessionKey is one console session signing key and its id.
@@ -133,6 +144,14 @@ func (c *Config) settings() []setting {
 			usage: "PEM certificate file: serve HTTPS (with BREACHFLOW_TLS_KEY)", str: &c.TLSCert},
 		{env: "BREACHFLOW_TLS_KEY", flag: "tls-key", def: "",
 			usage: "PEM private key file of BREACHFLOW_TLS_CERT", str: &c.TLSKey},
+		{env: "BREACHFLOW_AUDIT_SIGNING_KEY", flag: "audit-signing-key", def: "",
+			usage: "base64 Ed25519 seed (or private key) that signs audit checkpoints and evidence packs; keep it out of the database (breachflow audit keygen); empty: nothing is signed and verification says so",
+			str:   &c.AuditSigningKey, check: checkSigningKey},
+		{env: "BREACHFLOW_AUDIT_PUBLIC_KEY", flag: "audit-public-key", def: "",
+			usage: "comma-separated base64 Ed25519 public keys whose audit checkpoints and evidence packs verifiers trust (keys used before a rotation); the signing key's own is trusted anyway",
+			str:   &c.AuditPublicKey, check: checkPublicKeys},
+		{env: "BREACHFLOW_AUDIT_CHECKPOINT_INTERVAL", flag: "audit-checkpoint-interval", def: "10m",
+			usage: "how often serve signs the audit chain's head into a checkpoint (when it moved)", dur: &c.AuditCheckpointInterval},
 		{env: "BREACHFLOW_LOG_LEVEL", flag: "log-level", def: "info",
 			usage: "debug, info, warn or error", str: &c.LogLevel, check: oneOf("debug", "info", "warn", "error")},
 		{env: "BREACHFLOW_LOG_FORMAT", flag: "log-format", def: "json",
@@ -140,19 +159,46 @@ func (c *Config) settings() []setting {
 	}
 }
 
-// Loader binds flags to a FlagSet and builds a Config from them and the environment.
+// Loader binds flags to FlagSets and builds a Config from them and the environment.
 type Loader struct {
-	cfg  Config
+	// vals holds one value per bound flag, shared by every FlagSet it is bound to: only
+	// one command's flags are parsed per run.
 	vals map[string]*string
 }
 
-// NewLoader registers one flag per setting on fs.
-func NewLoader(fs *pflag.FlagSet) *Loader {
+// NewLoader returns a loader with every setting's flag registered on each of fss (none:
+// flags are registered later, per command, with Bind).
+func NewLoader(fss ...*pflag.FlagSet) *Loader {
 	l := &Loader{vals: map[string]*string{}}
-	for _, s := range l.cfg.settings() {
-		l.vals[s.flag] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
+	for _, fs := range fss {
+		l.Bind(fs)
 	}
 	return l
+}
+
+// Bind registers on fs the flags of the settings named by their environment variables,
+// or of every setting when none is named, so that a command shows only the settings it
+// reads. A flag fs already defines (a command's own --listen, say) is left alone. An
+// unknown name panics: it is a mistake in the caller's code, not in its input.
+func (l *Loader) Bind(fs *pflag.FlagSet, envs ...string) {
+	var c Config
+	all := c.settings()
+	for _, e := range envs {
+		if !slices.ContainsFunc(all, func(s setting) bool { return s.env == e }) {
+			panic("config: no setting " + e)
+		}
+	}
+	for _, s := range all {
+		if len(envs) > 0 && !slices.Contains(envs, s.env) || fs.Lookup(s.flag) != nil {
+			continue
+		}
+		v := l.vals[s.flag]
+		if v == nil {
+			v = new(string)
+			l.vals[s.flag] = v
+		}
+		fs.StringVar(v, s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
+	}
 }
 
 // Load resolves each setting (flag, then environment, then default), parses and checks
@@ -274,6 +320,36 @@ func checkSecret(v string) error {
 		return errors.New("want at least 32 characters")
 	}
 	return nil
+}
+
+// checkSigningKey checks the form of an Ed25519 signing key (internal/evidence parses it).
+func checkSigningKey(v string) error {
+	if v == "" {
+		return nil
+	}
+	if n := base64Len(v); n != 32 && n != 64 {
+		return errors.New("want base64 of a 32-byte Ed25519 seed or a 64-byte private key (breachflow audit keygen)")
+	}
+	return nil
+}
+
+func checkPublicKeys(v string) error {
+	for _, k := range strings.Split(v, ",") {
+		if k = strings.TrimSpace(k); k != "" && base64Len(k) != 32 {
+			return fmt.Errorf("%q: want base64 of a 32-byte Ed25519 public key", k)
+		}
+	}
+	return nil
+}
+
+// base64Len is the decoded length of standard base64 v (padded or not), -1 when it is not base64.
+func base64Len(v string) int {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if raw, err := enc.DecodeString(strings.TrimSpace(v)); err == nil {
+			return len(raw)
+		}
+	}
+	return -1
 }
 
 func checkSessionKeys(v string) error {

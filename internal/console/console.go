@@ -72,7 +72,7 @@ type progressBar struct {
 // Handler returns the console's handler; mount it at /console/.
 func (c *Console) Handler() http.Handler {
 	c.pages = map[string]*template.Template{}
-	for _, p := range []string{"login", "incidents", "declare", "incident", "partner"} {
+	for _, p := range []string{"login", "incidents", "declare", "incident", "partner", "audit"} {
 		c.pages[p] = template.Must(template.New("layout").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
 	}
 	static, _ := fs.Sub(staticFS, "static")
@@ -121,6 +121,7 @@ func (c *Console) routes() []consoleRoute {
 		rt("GET /console/incidents/{id}/tenants.csv", authz.IncidentRead, c.evidenceCSV),
 		rt("GET /console/partner", authz.PartnerRead, c.partnerPage),
 		rt("POST /console/partner/reviews/{id}/decision", authz.PartnerDecide, c.decide),
+		rt("GET /console/audit", authz.AuditVerify, c.auditPage),
 	}
 	for _, a := range formActions {
 		out = append(out, rt("POST /console/incidents/{id}/"+a.name, a.action, c.action(a)))
@@ -160,6 +161,7 @@ type page struct {
 	Form                               map[string]string
 	Data                               any
 	CanRespond, CanApprove, CanPartner bool
+	CanAudit                           bool
 }
 
 type ctxKey struct{}
@@ -193,6 +195,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, name 
 		p.CanRespond = authz.Allows(cl.key.Roles, authz.IncidentDeclare)
 		p.CanApprove = authz.Allows(cl.key.Roles, authz.IncidentApprove)
 		p.CanPartner = authz.Allows(cl.key.Roles, authz.PartnerRead)
+		p.CanAudit = authz.Allows(cl.key.Roles, authz.AuditVerify)
 	}
 	p.SinkURL = c.SinkURL
 	if m, ok := notices[r.URL.Query().Get("ok")]; ok && p.Flash == nil {

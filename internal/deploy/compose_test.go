@@ -1581,3 +1581,22 @@ func TestValidateRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestComposeHealthChecksEveryLongRunningService: in every setup, each service that keeps
+// running (all but the one-shot migrate) has a health check, so `docker compose ps` and
+// depends_on can tell it is up.
+func TestComposeHealthChecksEveryLongRunningService(t *testing.T) {
+	all, err := scenarios()
+	require.NoError(t, err)
+	for _, sc := range all {
+		p := load(t, sc.name)
+		for name, svc := range p.Services {
+			if name == "migrate" {
+				continue
+			}
+			require.NotNil(t, svc.HealthCheck, "%s: %s has no health check", sc.name, name)
+			require.False(t, svc.HealthCheck.Disable, "%s: %s", sc.name, name)
+			require.NotEmpty(t, svc.HealthCheck.Test, "%s: %s", sc.name, name)
+		}
+	}
+}
