@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -164,6 +166,10 @@ func (a *app) devCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			auditPub := ""
+			if priv, err := evidence.ParseSigningKey(a.cfg.AuditSigningKey); err == nil {
+				auditPub = base64.StdEncoding.EncodeToString(priv.Public().(ed25519.PublicKey))
+			}
 			fmt.Fprintf(out, `
 breachflow dev is running
   API          %s   (health: %s/healthz, readiness: %s/readyz)
@@ -174,11 +180,12 @@ breachflow dev is running
   database     %s
   state        %s   (Temporal's temporal.db, the console session and audit signing keys; --reset starts clean)
   admin key    %s
+  audit key    %s   (public; verifies checkpoints and evidence packs)
 
-  export BREACHFLOW_URL=%s BREACHFLOW_API_KEY=%s
+  export BREACHFLOW_URL=%s BREACHFLOW_API_KEY=%s BREACHFLOW_AUDIT_PUBLIC_KEY=%s
 
 Press Ctrl-C to stop.
-`, apiURL, apiURL, apiURL, apiURL, a.cfg.MetricsListen, sinkURL, sinkURL, temporal.Address(), temporal.Namespace(), redactURL(a.cfg.DatabaseURL), dataDir, key, apiURL, key)
+`, apiURL, apiURL, apiURL, apiURL, a.cfg.MetricsListen, sinkURL, sinkURL, temporal.Address(), temporal.Namespace(), redactURL(a.cfg.DatabaseURL), dataDir, key, auditPub, apiURL, key, auditPub)
 
 			g, gctx := errgroup.WithContext(ctx)
 			srv := api.New(st, tc, a.log)

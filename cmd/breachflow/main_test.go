@@ -190,8 +190,8 @@ func TestTenantsGenerateAndImport(t *testing.T) {
 }
 
 // TestDevRestartResumesTheIncident: dev keeps Temporal's state in its data directory, so
-// an incident waiting for approval when dev stops is approved and its tenants notified
-// after a restart on the same directory.
+// an incident waiting for approval when dev stops is approved, confirmed by the partner,
+// notified to every tenant and closed after a restart on the same directory.
 func TestDevRestartResumesTheIncident(t *testing.T) {
 	dbURL, dataDir := testenv.EmptyDatabaseURL(t), t.TempDir()
 	ctx := context.Background()
@@ -199,7 +199,7 @@ func TestDevRestartResumesTheIncident(t *testing.T) {
 	t.Setenv("BREACHFLOW_URL", first.apiURL)
 	t.Setenv("BREACHFLOW_API_KEY", first.key)
 	keys := map[string]string{}
-	for name, role := range map[string]string{"rita": "responder", "alice": "approver", "bob": "approver"} {
+	for name, role := range map[string]string{"rita": "responder", "alice": "approver", "bob": "approver", "dc": "partner:devicecare"} {
 		out, err := run(t, ctx, "apikey", "create", "--name", name, "--role", role)
 		require.NoError(t, err)
 		keys[name] = strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
@@ -228,6 +228,20 @@ func TestDevRestartResumesTheIncident(t *testing.T) {
 		out, err = run(t, ctx, "incident", "approve", id)
 		require.NoError(t, err, "the workflow is still there after the restart: %s", out)
 	}
+	// The partner confirms its covered tenants, and every tenant is notified.
+	t.Setenv("BREACHFLOW_API_KEY", keys["dc"])
+	var review int64
+	require.Eventually(t, func() bool {
+		out, err := run(t, ctx, "partner", "pending", "--json")
+		var list struct{ Reviews []struct{ ID int64 } }
+		if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list.Reviews) == 0 {
+			return false
+		}
+		review = list.Reviews[0].ID
+		return true
+	}, 2*time.Minute, 500*time.Millisecond, "the partner's review is open")
+	out, err = run(t, ctx, "partner", "confirm", strconv.FormatInt(review, 10))
+	require.NoError(t, err, out)
 	t.Setenv("BREACHFLOW_API_KEY", keys["rita"])
 	require.Eventually(t, func() bool {
 		out, err := run(t, ctx, "incident", "show", id, "--json")
@@ -243,8 +257,9 @@ func TestDevRestartResumesTheIncident(t *testing.T) {
 		if json.Unmarshal([]byte(out), &v) != nil || len(v.Ledger.Phases) == 0 {
 			return false
 		}
-		// The example's partner still has to confirm its covered tenants; the others are
-		// notified under the approvals given after the restart.
-		return v.Ledger.Tenants > 0 && v.Ledger.Phases[0].Notified > 0
-	}, 2*time.Minute, 500*time.Millisecond, "the incident goes on after the restart")
+		p := v.Ledger.Phases[0]
+		return v.Ledger.Tenants > 0 && p.Owed == 0 && p.Notified == v.Ledger.Tenants
+	}, 2*time.Minute, 500*time.Millisecond, "every tenant notified after the restart")
+	out, err = run(t, ctx, "incident", "close", id, "--reason", "every tenant told")
+	require.NoError(t, err, out)
 }
