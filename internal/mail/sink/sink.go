@@ -335,20 +335,15 @@ func (s *Sink) Close() error {
 // GenerateKey makes an ECDSA P-256 key pair for the webhook: the private key as PKCS #8 PEM
 // (for Config.WebhookPrivateKeyPEM) and the public key as SendGrid shows it.
 func GenerateKey() (privatePEM, publicKey string, err error) {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	b64, publicKey, err := GenerateKeyBase64()
 	if err != nil {
 		return "", "", err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	der, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil {
 		return "", "", err
 	}
-	pub, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
-	if err != nil {
-		return "", "", err
-	}
-	privatePEM = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-	return privatePEM, base64.StdEncoding.EncodeToString(pub), nil
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), publicKey, nil
 }
 
 func parsePrivateKey(s string) (*ecdsa.PrivateKey, error) {
