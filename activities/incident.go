@@ -83,6 +83,8 @@ func (a *Activities) SaveDraft(ctx context.Context, in DraftActivityInput) (stri
 			return "", classify(err)
 		}
 		raw = inc.NoticeDraft
+		// The declaration's notice was drafted by its declarer, who may not approve it.
+		in.Actor = inc.DeclaredBy
 	} else {
 		var err error
 		if raw, err = a.Store.GetDraft(ctx, in.IncidentID, in.ContentHash); err != nil {

@@ -80,3 +80,20 @@ func TestCustomTemplatesLinkOnlyToAllowedHosts(t *testing.T) {
 	e.must(t, http.StatusBadRequest, "POST", "/v1/incidents", keyResponder, decl)
 	e.must(t, http.StatusOK, "POST", "/v1/incidents/"+id+"/draft", keyResponder, withHTML(`<a href="`+publicURL+`/status">status</a>`))
 }
+
+// TestDeclarerMayNotApproveTheDeclaredNotice: a notice that comes with the declaration was
+// drafted by the declarer, who may not approve it either.
+func TestDeclarerMayNotApproveTheDeclaredNotice(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, envOptions{Tenants: 5, Contacts: 1, Worker: true})
+	var out struct{ Incident struct{ ID string } }
+	e.must(t, http.StatusCreated, "POST", "/v1/incidents", keyApprover, declaration("Declared with its notice", draftJSON(t, "Declared with its notice"))).JSON(t, &out)
+	id := out.Incident.ID
+	e.must(t, http.StatusOK, "POST", "/v1/incidents/"+id+"/assessment", keyResponder, map[string]any{"reportable": true, "rationale": "r"})
+	e.must(t, http.StatusOK, "POST", "/v1/incidents/"+id+"/scope", keyResponder, map[string]any{"services": []string{"compute", "backup", "identity"}})
+	v := e.waitStage(t, id, workflows.StageApproval)
+	require.NotEmpty(t, v.Status.ContentHash)
+	r := e.must(t, http.StatusUnprocessableEntity, "POST", "/v1/incidents/"+id+"/approval", keyApprover, map[string]string{"content_hash": v.Status.ContentHash})
+	require.Contains(t, r.Err(t).Message, "drafted this notice")
+	require.Zero(t, e.count(t, `SELECT count(*) FROM approvals WHERE incident_id = $1`, id))
+}

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -227,6 +228,10 @@ func (c *Console) authed(h http.HandlerFunc) http.HandlerFunc {
 				http.Error(w, "bad form", http.StatusBadRequest)
 				return
 			}
+			if field, ok := invalidUTF8(r.PostForm); ok {
+				http.Error(w, field+": not valid UTF-8; nothing was changed", http.StatusBadRequest)
+				return
+			}
 			if !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(c.csrfFor(sess))) {
 				c.API.Deny(r, r.Pattern, "console CSRF token refused", sess.key.ID)
 				http.Error(w, "missing or wrong CSRF token; reload the page and try again", http.StatusForbidden)
@@ -236,6 +241,23 @@ func (c *Console) authed(h http.HandlerFunc) http.HandlerFunc {
 		r = r.WithContext(contextWith(r.Context(), caller{key: sess.key, sess: sess}))
 		h(w, r)
 	}
+}
+
+// invalidUTF8 names the first form field whose name or value is not valid UTF-8: Go
+// would carry the bytes on and JSON would turn them into U+FFFD, so the audit trail would
+// hold text nobody typed.
+func invalidUTF8(f url.Values) (string, bool) {
+	for k, vs := range f {
+		if !utf8.ValidString(k) {
+			return "form", true
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return k, true
+			}
+		}
+	}
+	return "", false
 }
 
 // allow refuses keys whose roles may not take action, as the API does (the action

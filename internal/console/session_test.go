@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/breachflow/breachflow/internal/console"
+	"github.com/breachflow/breachflow/internal/store"
 )
 
 // consoleOn serves another console with keys on the stack's API and database, and
@@ -178,4 +179,22 @@ func TestBannerShowsOnlyKnownNotices(t *testing.T) {
 	require.NotContains(t, body, "IBAN")
 	_, body = b.get("/console/?ok=declared")
 	require.Contains(t, body, "Declared.")
+}
+
+// A form field that is not valid UTF-8 is refused and changes nothing: stored, it would
+// read as text nobody typed.
+func TestFormsRefuseInvalidUTF8(t *testing.T) {
+	s := newStack(t, 3)
+	ctx := context.Background()
+	inc, _, err := s.st.CreateIncident(ctx, "", store.Declaration{Title: "x", Severity: "low", AwareAt: time.Now().Add(-time.Hour)}, "setup", time.Now())
+	require.NoError(t, err)
+	b := s.browser(t)
+	b.signIn(s.keys["rita"])
+	_, before := counts(t, s)
+	code, body := b.post("/console/incidents/"+inc.ID+"/assess", url.Values{"csrf": {b.token(t)}, "reportable": {"true"},
+		"rationale": {"bad \xff\xfe bytes"}})
+	require.Equal(t, http.StatusBadRequest, code, body)
+	require.Contains(t, body, "rationale: not valid UTF-8")
+	_, after := counts(t, s)
+	require.Equal(t, before, after, "nothing written")
 }

@@ -227,12 +227,20 @@ func redactAddresses(s string) string {
 }
 
 // InDoubt reports whether a failed send may still have reached SendGrid: the request
-// went out and no answer came back (a timeout, a reset connection). A refused connection
-// or any HTTP answer is not in doubt: SendGrid did not take the request, or said what it
-// did with it.
+// went out and no answer came back (a timeout, a reset connection), or the answer was a
+// timeout (408, 504). A refused connection or any other HTTP answer is not in doubt:
+// SendGrid did not take the request, or said what it did with it.
 func InDoubt(err error) bool {
 	var se *SendError
-	if !errors.As(err, &se) || se.Status != 0 || se.Err == nil {
+	if !errors.As(err, &se) {
+		return false
+	}
+	// A timeout answered by SendGrid's edge (or a gateway before it) does not say the
+	// request was not taken.
+	if se.Status == http.StatusRequestTimeout || se.Status == http.StatusGatewayTimeout {
+		return true
+	}
+	if se.Status != 0 || se.Err == nil {
 		return false
 	}
 	var op *net.OpError

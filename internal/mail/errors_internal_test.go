@@ -1,7 +1,9 @@
 package mail
 
 import (
+	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"testing"
@@ -89,4 +91,27 @@ func TestSendErrorText(t *testing.T) {
 	ne := &SendError{Retryable: true, Err: cause}
 	require.Equal(t, "sendgrid: request failed: dial tcp 127.0.0.1:1: connect: connection refused", ne.Error())
 	require.ErrorIs(t, ne, cause)
+}
+
+// A send is in doubt when the request may have been taken: no answer after it went out, or
+// a timeout answer; never after a refused connection or another answer.
+func TestInDoubt(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"timeout, no answer", &SendError{Retryable: true, Err: context.DeadlineExceeded}, true},
+		{"connection reset", &SendError{Retryable: true, Err: errors.New("read: connection reset by peer")}, true},
+		{"connection refused", &SendError{Retryable: true, Err: &net.OpError{Op: "dial", Err: errors.New("connection refused")}}, false},
+		{"408", &SendError{Status: http.StatusRequestTimeout, Retryable: true}, true},
+		{"504", &SendError{Status: http.StatusGatewayTimeout, Retryable: true}, true},
+		{"500", &SendError{Status: http.StatusInternalServerError, Retryable: true}, false},
+		{"429", &SendError{Status: http.StatusTooManyRequests, Retryable: true}, false},
+		{"400", &SendError{Status: http.StatusBadRequest}, false},
+		{"not a send error", errors.New("boom"), false},
+	} {
+		require.Equal(t, tc.want, InDoubt(tc.err), tc.name)
+	}
 }
