@@ -94,6 +94,7 @@ var (
 	pgPassword  = "5f4dcc3b5aa765d61d8327deb882cf99"
 	sendgridKey = "SG.compose-test-key"
 	sessionKeys = "k1:" + strings.Repeat("0123456789abcdef", 4)
+	auditKey    = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 )
 
 // secrets are the variables .env must set: docker-compose.yml gives them no default, so
@@ -102,6 +103,7 @@ var secrets = []struct{ env, value string }{
 	{"POSTGRES_PASSWORD", pgPassword},
 	{"SENDGRID_API_KEY", sendgridKey},
 	{"BREACHFLOW_SESSION_KEYS", sessionKeys},
+	{"BREACHFLOW_AUDIT_SIGNING_KEY", auditKey},
 }
 
 func secretNames() []string {
@@ -154,6 +156,10 @@ var settings = []struct {
 	{env: "BREACHFLOW_ACK_SECRET", def: "", set: strings.Repeat("ab", 32), in: []string{"worker", "api"}, secret: true},
 	{env: "BREACHFLOW_SESSION_KEYS", def: sessionKeys, set: "k2:" + strings.Repeat("fedcba9876543210", 4) + "," + sessionKeys,
 		in: []string{"api"}, secret: true},
+	{env: "BREACHFLOW_AUDIT_SIGNING_KEY", def: auditKey, set: "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=", in: []string{"worker", "api"}, secret: true},
+	{env: "BREACHFLOW_AUDIT_PUBLIC_KEY", def: "", set: "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=", in: roles},
+	{env: "BREACHFLOW_AUDIT_CHECKPOINT_INTERVAL", def: "10m", set: "5m", in: roles},
+	{env: "BREACHFLOW_IN_DOUBT_GRACE", def: "1m", set: "2m", in: roles},
 	{env: "SENDGRID_WEBHOOK_PUBLIC_KEY", def: "", set: "webhook-public-key", in: []string{"api"}},
 	{env: "BREACHFLOW_MAILSINK_PRIVATE_KEY", def: "unset: put the output of breachflow mailsink keygen in .env",
 		set: "-----BEGIN PRIVATE KEY-----", in: []string{"mailsink"}, secret: true},
@@ -1530,6 +1536,9 @@ func TestValidateRejects(t *testing.T) {
 			wantErr: "${POSTGRES_PASSWORD:-…} gives POSTGRES_PASSWORD a default"},
 		{name: "postgres password may be empty", yaml: replaceAll(pgRequired, "${POSTGRES_PASSWORD}"),
 			wantErr: "loads without POSTGRES_PASSWORD"},
+		{name: "audit signing key optional", yaml: replace("at each incident close.\n      BREACHFLOW_AUDIT_SIGNING_KEY: ${BREACHFLOW_AUDIT_SIGNING_KEY:?set BREACHFLOW_AUDIT_SIGNING_KEY in .env}",
+			"at each incident close.\n      BREACHFLOW_AUDIT_SIGNING_KEY: ${BREACHFLOW_AUDIT_SIGNING_KEY:-}"),
+			wantErr: "gives BREACHFLOW_AUDIT_SIGNING_KEY a default or lets it be empty"},
 		{name: "default session keys", yaml: replace("${BREACHFLOW_SESSION_KEYS:?set BREACHFLOW_SESSION_KEYS in .env}",
 			"${BREACHFLOW_SESSION_KEYS:-k1:"+strings.Repeat("x", 32)+"}"),
 			wantErr: "loads without BREACHFLOW_SESSION_KEYS"},
