@@ -7,7 +7,7 @@ STATICCHECK_VERSION ?= v0.8.2
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## Build the breachflow binary into bin/
@@ -44,3 +44,7 @@ bench-notify: ## One incident over 100,000 tenants × 3 contacts on the real sta
 .PHONY: clean
 clean: ## Remove build output
 	rm -rf bin artifacts
+
+.PHONY: bench-e2e
+bench-e2e: ## One incident end to end in one process (breachflow bench) and a plain baseline over the same contacts; prints the README's figures table
+	$(GO) run ./cmd/breachflow bench --tenants $${BREACHFLOW_BENCH_TENANTS:-100000} --contacts-per-tenant $${BREACHFLOW_BENCH_CONTACTS:-3}

@@ -87,6 +87,7 @@ func newApp() (*app, *cobra.Command) {
 		a.serverFlags(a.serveCmd()),
 		a.serverFlags(a.workerCmd()),
 		a.serverFlags(a.migrateCmd(), migrateSettings...),
+		a.serverFlags(a.benchCmd(), migrateSettings...),
 		a.serverFlags(a.mailsinkCmd(), sinkSettings...),
 		a.serverFlags(a.temporalCmd(), "BREACHFLOW_LOG_FORMAT"),
 		tenants,
