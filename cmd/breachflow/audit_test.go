@@ -89,19 +89,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, cps, 1)
 
-	_, err = st.Pool().Exec(ctx, `ALTER TABLE audit_log DISABLE TRIGGER USER;
-		UPDATE audit_log SET actor = 'mallory' WHERE seq = 3;
-		DO $$ DECLARE r record; prev bytea;
-		BEGIN
-			SELECT hash INTO prev FROM audit_log WHERE seq = 2;
-			FOR r IN SELECT * FROM audit_log WHERE seq >= 3 ORDER BY seq LOOP
-				UPDATE audit_log SET prev_hash = prev,
-					hash = sha256(prev || audit_canonical(r.seq, r.at, r.incident_id, r.actor, r.action, r.detail))
-				WHERE seq = r.seq RETURNING hash INTO prev;
-			END LOOP;
-		END $$;
-		ALTER TABLE audit_log ENABLE TRIGGER USER`)
-	require.NoError(t, err)
+	testenv.RehashAudit(t, st, `UPDATE audit_log SET actor = 'mallory' WHERE seq = 3`, 3)
 	out, err = runAudit(t, "audit", "verify")
 	require.ErrorContains(t, err, "audit chain broken at row 5")
 	require.Contains(t, out, "AUDIT CHAIN BROKEN at row 5 (checkpoint #1)")

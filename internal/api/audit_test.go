@@ -13,24 +13,14 @@ import (
 	"github.com/breachflow/breachflow/internal/api"
 	"github.com/breachflow/breachflow/internal/evidence"
 	"github.com/breachflow/breachflow/internal/store"
+	"github.com/breachflow/breachflow/internal/testenv"
 )
 
 // rehash edits audit row seq as a superuser would, with the triggers off, and recomputes
 // the hash of it and every later row with the chain's own canonical function.
 func (e *apiEnv) rehash(t *testing.T, edit string, seq int64) {
 	t.Helper()
-	_, err := e.st.Pool().Exec(context.Background(), fmt.Sprintf(`ALTER TABLE audit_log DISABLE TRIGGER USER; %s;
-		DO $$ DECLARE r record; prev bytea;
-		BEGIN
-			SELECT hash INTO prev FROM audit_log WHERE seq = %[2]d - 1;
-			FOR r IN SELECT * FROM audit_log WHERE seq >= %[2]d ORDER BY seq LOOP
-				UPDATE audit_log SET prev_hash = prev,
-					hash = sha256(prev || audit_canonical(r.seq, r.at, r.incident_id, r.actor, r.action, r.detail))
-				WHERE seq = r.seq RETURNING hash INTO prev;
-			END LOOP;
-		END $$;
-		ALTER TABLE audit_log ENABLE TRIGGER USER`, edit, seq))
-	require.NoError(t, err)
+	testenv.RehashAudit(t, e.st, edit, seq)
 }
 
 // TestAuditVerifyThroughTheAPI: an admin verifies the chain (and a checkpoint of the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/breachflow/breachflow/internal/evidence"
 	"github.com/breachflow/breachflow/internal/store"
+	"github.com/breachflow/breachflow/internal/testenv"
 )
 
 // TestAuditPage: an admin's audit page verifies the chain and lists the checkpoints; it
@@ -43,19 +44,7 @@ func TestAuditPage(t *testing.T) {
 	require.Contains(t, body, "<td>verify</td>", "the verified head was checkpointed")
 
 	// The rehash attack on row 2.
-	_, err = s.st.Pool().Exec(ctx, `ALTER TABLE audit_log DISABLE TRIGGER USER;
-		UPDATE audit_log SET actor = 'mallory' WHERE seq = 2;
-		DO $$ DECLARE r record; prev bytea;
-		BEGIN
-			SELECT hash INTO prev FROM audit_log WHERE seq = 1;
-			FOR r IN SELECT * FROM audit_log WHERE seq >= 2 ORDER BY seq LOOP
-				UPDATE audit_log SET prev_hash = prev,
-					hash = sha256(prev || audit_canonical(r.seq, r.at, r.incident_id, r.actor, r.action, r.detail))
-				WHERE seq = r.seq RETURNING hash INTO prev;
-			END LOOP;
-		END $$;
-		ALTER TABLE audit_log ENABLE TRIGGER USER`)
-	require.NoError(t, err)
+	testenv.RehashAudit(t, s.st, `UPDATE audit_log SET actor = 'mallory' WHERE seq = 2`, 2)
 	code, body = b.get("/console/audit")
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, `id="audit-broken"`)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/breachflow/breachflow/internal/evidence"
 	"github.com/breachflow/breachflow/internal/store"
+	"github.com/breachflow/breachflow/internal/testenv"
 )
 
 // packTenant is what a test reads of a tenant file.
@@ -286,19 +287,7 @@ func TestPackShowsARewrittenChain(t *testing.T) {
 	var seq int64
 	require.NoError(t, f.st.Pool().QueryRow(ctx, `SELECT seq FROM audit_log WHERE incident_id = $1 AND action = 'notice.approved' ORDER BY seq LIMIT 1`,
 		f.id).Scan(&seq))
-	_, err := f.st.Pool().Exec(ctx, `ALTER TABLE audit_log DISABLE TRIGGER USER;
-		UPDATE audit_log SET actor = 'mallory#1' WHERE seq = `+itoa(seq)+`;
-		DO $$ DECLARE r record; prev bytea;
-		BEGIN
-			SELECT hash INTO prev FROM audit_log WHERE seq = `+itoa(seq-1)+`;
-			FOR r IN SELECT * FROM audit_log WHERE seq >= `+itoa(seq)+` ORDER BY seq LOOP
-				UPDATE audit_log SET prev_hash = prev,
-					hash = sha256(prev || audit_canonical(r.seq, r.at, r.incident_id, r.actor, r.action, r.detail))
-				WHERE seq = r.seq RETURNING hash INTO prev;
-			END LOOP;
-		END $$;
-		ALTER TABLE audit_log ENABLE TRIGGER USER`)
-	require.NoError(t, err)
+	testenv.RehashAudit(t, f.st, `UPDATE audit_log SET actor = 'mallory#1' WHERE seq = `+itoa(seq), seq)
 	plain, err := f.st.VerifyAudit(ctx)
 	require.NoError(t, err)
 	require.True(t, plain.OK, "the rewritten chain links up")

@@ -133,18 +133,7 @@ func testKeys(t *testing.T) *evidence.Keys {
 // so that every link checks out again.
 func rehashFrom(t *testing.T, s *store.Store, edit string, seq int64) {
 	t.Helper()
-	tamper(t, s, edit+fmt.Sprintf(`;
-		DO $$
-		DECLARE r record; prev bytea;
-		BEGIN
-			SELECT hash INTO prev FROM audit_log WHERE seq = %[1]d - 1;
-			prev := coalesce(prev, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea);
-			FOR r IN SELECT * FROM audit_log WHERE seq >= %[1]d ORDER BY seq LOOP
-				UPDATE audit_log SET prev_hash = prev,
-					hash = sha256(prev || audit_canonical(r.seq, r.at, r.incident_id, r.actor, r.action, r.detail))
-				WHERE seq = r.seq RETURNING hash INTO prev;
-			END LOOP;
-		END $$`, seq))
+	testenv.RehashAudit(t, s, edit, seq)
 }
 
 // TestAuditRehashIsCaughtByCheckpoints makes exactly the attack: as superuser, edit an
