@@ -255,33 +255,37 @@ func resetDev(ctx context.Context, dataDir, dsn string) error {
 	return nil
 }
 
-// devSecret reads the hex secret kept in path, making it on first use.
-func devSecret(path string) (string, error) {
-	if raw, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(raw))) >= 64 {
+// devKept reads the secret dev keeps in path, making it with create (and keeping it) when
+// the file holds none of at least minLen characters.
+func devKept(path string, minLen int, create func() (string, error)) (string, error) {
+	if raw, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(raw))) >= minLen {
 		return strings.TrimSpace(string(raw)), nil
 	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
+	v, err := create()
+	if err != nil {
 		return "", err
 	}
-	secret := hex.EncodeToString(b)
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("dev session key: %w", err)
+	if err := os.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("dev key %s: %w", filepath.Base(path), err)
 	}
-	return secret, nil
+	return v, nil
+}
+
+// devSecret reads the hex session secret kept in path, making it on first use.
+func devSecret(path string) (string, error) {
+	return devKept(path, 64, func() (string, error) {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		return hex.EncodeToString(b), nil
+	})
 }
 
 // devAuditKey reads the audit signing key kept in path, making it on first use.
 func devAuditKey(path string) (string, error) {
-	if raw, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(raw)) != "" {
-		return strings.TrimSpace(string(raw)), nil
-	}
-	signing, _, err := evidence.GenerateKey()
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(path, []byte(signing+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("dev audit key: %w", err)
-	}
-	return signing, nil
+	return devKept(path, 1, func() (string, error) {
+		signing, _, err := evidence.GenerateKey()
+		return signing, err
+	})
 }
