@@ -131,3 +131,39 @@ func TestTimedOutSendIsInDoubtNotResent(t *testing.T) {
 	require.Equal(t, map[string]int{"sent": 10}, f.statuses(t))
 	require.Equal(t, 10, len(f.sink.Messages(sink.Query{}).Messages), "each recipient told once")
 }
+
+// A page whose attempt died after claiming it, with nothing recorded (the worker was
+// killed mid-request): the claim it left puts every unsent notice of the page in doubt,
+// so the retry sends nothing within the grace window and afterwards sends them again,
+// each recorded as a possible duplicate.
+func TestLeftClaimPutsThePageInDoubt(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 20, "SG.good")
+	f.acts.InDoubtGrace = 1500 * time.Millisecond
+	ctx := context.Background()
+	cp, err := f.st.ClaimPage(ctx, f.id, 1, 0, f.acts.AckSecret, f.acts.InDoubtGrace)
+	require.NoError(t, err)
+	require.Len(t, cp.Recipients, 20)
+	require.NotZero(t, cp.Ref.Claim)
+
+	_, err = f.send(0)
+	appErr := inDoubtError(t, err)
+	require.Contains(t, appErr.Error(), "20 notices in doubt")
+	require.Empty(t, f.perRecipient(), "nothing sent within the grace window")
+
+	time.Sleep(f.acts.InDoubtGrace)
+	r, err := f.send(0)
+	require.NoError(t, err)
+	require.Equal(t, 20, r.Sent)
+	require.Equal(t, 20, r.PossibleDuplicates)
+	for to, n := range f.perRecipient() {
+		require.Equal(t, 1, n, to)
+	}
+	// Settled: a further attempt finds nothing to send or doubt.
+	r, err = f.send(0)
+	require.NoError(t, err)
+	require.Zero(t, r.Sent)
+	var claims int
+	require.NoError(t, f.st.Pool().QueryRow(ctx, `SELECT count(*) FROM notice_pages WHERE incident_id = $1 AND claim IS NOT NULL`, f.id).Scan(&claims))
+	require.Zero(t, claims)
+}

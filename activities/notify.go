@@ -136,39 +136,45 @@ func inDoubt(n int, wait time.Duration) error {
 		ErrTypeInDoubt, temporal.ApplicationErrorOptions{NextRetryDelay: max(wait, time.Second)})
 }
 
-// sendClaimed sends a claimed page and records what SendGrid accepted.
+// sendClaimed sends a claimed page and records what SendGrid accepted. It settles the
+// page's claim when SendGrid's answer to everything it sent is recorded; a claim left
+// behind puts the page's unsent notices in doubt for the next attempt.
 func (a *Activities) sendClaimed(ctx context.Context, in SendPageInput, cp store.ClaimedPage, res *SendPageResult) (err error) {
 	if len(cp.Recipients) == 0 {
 		return nil
 	}
 	// Until each is recorded sent, the claimed notices are put back (temporary error) or
-	// marked failed (permanent) when the attempt ends early: none stays "sending" behind a
-	// finished attempt, where no pass would plan its contact again — unless its send is
-	// in doubt, when it stays claimed for the grace window.
+	// marked failed (permanent) when the attempt ends early — unless their send is in
+	// doubt, when they are marked so for the grace window.
 	unsent := map[int64]bool{}
 	for _, r := range cp.Recipients {
 		unsent[r.NoticeID] = true
 	}
+	recorded := true // SendGrid's every answer so far is in the database
 	defer func() {
-		if len(unsent) == 0 {
+		bg := context.WithoutCancel(ctx)
+		if len(unsent) > 0 && err != nil {
+			ids := make([]int64, 0, len(unsent))
+			for id := range unsent {
+				ids = append(ids, id)
+			}
+			var appErr *temporal.ApplicationError
+			var ferr error
+			if errors.As(err, &appErr) && appErr.NonRetryable() {
+				ferr = a.Store.MarkFailed(bg, in.IncidentID, ids, appErr.Error())
+			} else {
+				ferr = a.Store.ReleaseClaims(bg, ids, err.Error())
+			}
+			if ferr != nil {
+				recorded = false
+				a.Logger.Error("settle unsent claims", zap.String("incident_id", in.IncidentID), zap.Int("round", in.Round), zap.Error(ferr))
+			}
+		}
+		if !recorded {
 			return
 		}
-		ids := make([]int64, 0, len(unsent))
-		for id := range unsent {
-			ids = append(ids, id)
-		}
-		var appErr *temporal.ApplicationError
-		var ferr error
-		switch {
-		case err == nil:
-			return
-		case errors.As(err, &appErr) && appErr.NonRetryable():
-			ferr = a.Store.MarkFailed(context.WithoutCancel(ctx), in.IncidentID, ids, appErr.Error())
-		default:
-			ferr = a.Store.ReleaseClaims(context.WithoutCancel(ctx), ids, err.Error())
-		}
-		if ferr != nil {
-			a.Logger.Error("settle unsent claims", zap.String("incident_id", in.IncidentID), zap.Int("round", in.Round), zap.Error(ferr))
+		if serr := a.Store.SettlePage(bg, cp.Ref); serr != nil {
+			a.Logger.Error("settle page", zap.String("incident_id", in.IncidentID), zap.Int("round", in.Round), zap.Int("page", in.Page), zap.Error(serr))
 		}
 	}()
 	rendered, err := a.render(ctx, in.IncidentID, cp.ContentHash, cp.Locale)
@@ -193,10 +199,15 @@ func (a *Activities) sendClaimed(ctx context.Context, in SendPageInput, cp store
 		a.Metrics.Request(time.Since(start), serr)
 		if serr != nil {
 			if mail.InDoubt(serr) {
-				// SendGrid may have them: left claimed, to be settled by their events or sent
-				// again as possible duplicates after the grace window, never on a guess now.
+				// SendGrid may have them: marked in doubt, to be settled by their events or
+				// sent again as possible duplicates after the grace window, never on a guess
+				// now. If even that cannot be recorded, the page's claim stays and says so.
 				for _, id := range ids {
 					delete(unsent, id)
+				}
+				if merr := a.Store.MarkInDoubt(context.WithoutCancel(ctx), ids, serr.Error()); merr != nil {
+					recorded = false
+					a.Logger.Error("record notices in doubt", zap.String("incident_id", in.IncidentID), zap.Error(merr))
 				}
 				a.Logger.Warn("send page in doubt", zap.String("incident_id", in.IncidentID), zap.Int("round", in.Round),
 					zap.Int("page", in.Page), zap.Error(serr))
@@ -209,11 +220,12 @@ func (a *Activities) sendClaimed(ctx context.Context, in SendPageInput, cp store
 		}
 		res.Requests++
 		// SendGrid has them: not to be put back or failed on a guess, even if recording
-		// fails (the retry's claim then settles them by their delivery events).
+		// fails (the claim left behind then keeps them in doubt for the retry).
 		for _, id := range ids {
 			delete(unsent, id)
 		}
 		if err = a.markSent(ctx, in.IncidentID, ids, result.MessageID, *res); err != nil {
+			recorded = false
 			return err
 		}
 		res.Sent += len(ids)

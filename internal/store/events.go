@@ -55,6 +55,9 @@ WITH touched AS (
            delivered_at = coalesce(l.delivered_at, a.delivered), bounced_at = coalesce(a.bounced, l.bounced_at),
            failed_at = CASE WHEN a.good IS NULL THEN l.failed_at END, last_error = CASE WHEN a.good IS NULL THEN l.last_error END
     FROM agg a WHERE l.incident_id = a.incident_id AND l.phase = a.phase AND l.tenant_id = a.tenant_id
+      AND (l.satisfied_at IS DISTINCT FROM a.good OR (l.first_sent_at IS NULL AND a.first_sent IS NOT NULL)
+           OR (l.delivered_at IS NULL AND a.delivered IS NOT NULL) OR (a.bounced IS NOT NULL AND l.bounced_at IS DISTINCT FROM a.bounced)
+           OR (a.good IS NOT NULL AND (l.failed_at IS NOT NULL OR l.last_error IS NOT NULL)))
     RETURNING l.incident_id, l.satisfied_at IS NULL AND l.removed_at IS NULL AS owed
 )
 SELECT incident_id, count(*) FROM upd WHERE owed GROUP BY incident_id`

@@ -68,7 +68,9 @@ WITH ok AS (
 	SELECT content_hash, scope_version FROM approvals WHERE incident_id = $1
 	GROUP BY content_hash, scope_version HAVING count(DISTINCT approver) >= 2
 ), chunk AS (
-	SELECT l.tenant_id, l.content_hash FROM ledger l
+	SELECT l.tenant_id, l.content_hash, l.unreachable_at IS NOT NULL AS was_unreachable,
+	       EXISTS (SELECT 1 FROM contacts c WHERE c.tenant_id = l.tenant_id AND c.undeliverable_at IS NULL) AS reachable
+	FROM ledger l
 	WHERE l.incident_id = $1 AND l.phase = $3 AND l.tenant_id > $4
 	  AND l.released_at IS NOT NULL AND l.satisfied_at IS NULL AND l.removed_at IS NULL
 	  AND EXISTS (SELECT 1 FROM ok WHERE ok.content_hash = l.content_hash AND ok.scope_version = l.scope_version)
@@ -80,10 +82,11 @@ WITH ok AS (
 	  AND NOT EXISTS (SELECT 1 FROM notices n WHERE n.incident_id = $1 AND n.phase = $3 AND n.contact_id = c.id
 	                  AND n.status NOT IN ('failed', 'cancelled'))
 ), reach AS (
-	UPDATE ledger l SET unreachable_at = CASE WHEN EXISTS (SELECT 1 FROM contacts c WHERE c.tenant_id = l.tenant_id AND c.undeliverable_at IS NULL)
-	                                          THEN NULL ELSE coalesce(l.unreachable_at, now()) END
-	FROM chunk ch WHERE l.incident_id = $1 AND l.phase = $3 AND l.tenant_id = ch.tenant_id
-	RETURNING l.unreachable_at
+	-- Only the tenants whose reachability changed are written; it runs whether or not
+	-- the query reads it, as every data-modifying WITH does.
+	UPDATE ledger l SET unreachable_at = CASE WHEN ch.reachable THEN NULL ELSE now() END
+	FROM chunk ch WHERE l.incident_id = $1 AND l.phase = $3 AND l.tenant_id = ch.tenant_id AND ch.reachable = ch.was_unreachable
+	RETURNING 1
 ), ins AS (
 	-- A contact whose notice of this phase was refused or cancelled gets that row back,
 	-- planned into this pass.
@@ -98,7 +101,7 @@ WITH ok AS (
 )
 SELECT (SELECT max(tenant_id) FROM chunk), (SELECT count(*) FROM chunk), (SELECT count(*) FROM ins),
        (SELECT count(DISTINCT tenant_id) FROM ins), (SELECT max(page) FROM ins),
-       (SELECT count(*) FROM reach WHERE unreachable_at IS NOT NULL)`
+       (SELECT count(*) FROM chunk WHERE NOT reachable)`
 
 // reminderChunkSQL plans one step of a reminder pass: the next Chunk notified tenants
 // that have not acknowledged and whose next reminder is due, each to its deliverable
@@ -278,23 +281,35 @@ type ClaimedPage struct {
 	Locale      string
 	Recipients  []Recipient
 	AlreadySent int
-	// InDoubt counts notices an earlier attempt claimed and never recorded an answer
-	// for, still within the grace window: neither sent again nor settled yet. SettleBy
-	// is when the last of them leaves the window.
+	// InDoubt counts notices an earlier attempt may have sent without recording
+	// SendGrid's answer, still within the grace window: neither sent again nor settled
+	// yet. SettleBy is when the last of them leaves the window.
 	InDoubt  int
 	SettleBy time.Time
 	// Resent counts the claimed notices that were in doubt past the window: sent again,
 	// each recorded as a possible duplicate.
 	Resent int
+	// Ref names the claim this attempt holds on the page (Claim 0: none, nothing to send).
+	Ref PageRef
 }
 
-// ClaimPage marks the page's unsent notices as sending and returns them with what their
-// messages need. Notices claimed by an earlier attempt that SendGrid has since reported
-// (a webhook event exists) count as sent and are not sent again; notices of tenants that
-// left the scope are cancelled. A notice an earlier attempt claimed without recording
-// SendGrid's answer is in doubt: within grace of its claim it is left alone (counted in
-// InDoubt) for its delivery events to settle; past it, it is claimed again and marked a
-// possible duplicate.
+// PageRef names one attempt's claim on a page.
+type PageRef struct {
+	IncidentID string
+	Round      int
+	Page       int
+	Claim      int
+}
+
+// ClaimPage claims the page for this attempt and returns its unsent notices with what
+// their messages need. The claim is one row per page (notice_pages), cleared by
+// SettlePage once SendGrid's answer to everything sent is recorded. Notices of tenants
+// that left the scope are cancelled. A notice an earlier attempt may have sent without
+// recording the answer is in doubt: one the attempt marked 'sending' (it saw the answer
+// lost), or any unsent notice of a page whose claim was left behind (the attempt died).
+// Within grace of that claim it is left alone (counted in InDoubt) for its delivery
+// events to settle — they move it forward as they arrive —; past it, it is claimed again
+// and marked a possible duplicate.
 func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page int, secret []byte, grace time.Duration) (ClaimedPage, error) {
 	var cp ClaimedPage
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
@@ -306,71 +321,119 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 		if phase != nil {
 			cp.Phase = *phase
 		}
-		rows, err := tx.Query(ctx, `UPDATE notices n SET status = 'sent', sent_at = coalesce(sent_at, now()), status_at = now()
-			WHERE n.incident_id = $1 AND n.round = $2 AND n.page = $3 AND n.status = 'sending'
-			  AND EXISTS (SELECT 1 FROM delivery_events e WHERE e.notice_id = n.id) RETURNING n.id`, incidentID, round, page)
-		if err != nil {
-			return err
+		// Take the page's row (locked until commit) and see whether a claim was left.
+		var attempts int
+		var left *time.Time
+		var now time.Time
+		if err := tx.QueryRow(ctx, `INSERT INTO notice_pages AS p (incident_id, round, page) VALUES ($1, $2, $3)
+			ON CONFLICT (incident_id, round, page) DO UPDATE SET attempts = p.attempts + 1
+			RETURNING p.attempts, p.claimed_at, now()`, incidentID, round, page).Scan(&attempts, &left, &now); err != nil {
+			return fmt.Errorf("claim page: %w", err)
 		}
-		reported, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return err
-		}
-		if err := ledgerSent(ctx, tx, incidentID, reported); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE notices n SET status = 'cancelled', status_at = now(), last_error = 'tenant left the scope'
-			FROM ledger l WHERE n.incident_id = $1 AND n.round = $2 AND n.page = $3 AND n.status IN ('pending', 'sending')
-			  AND l.incident_id = $1 AND l.phase = coalesce(n.phase, 1) AND l.tenant_id = n.tenant_id AND l.removed_at IS NOT NULL`,
-			incidentID, round, page); err != nil {
-			return err
-		}
-		var settleBy *time.Time
-		if err := tx.QueryRow(ctx, `SELECT count(*), max(claimed_at) + $4::interval FROM notices
-			WHERE incident_id = $1 AND round = $2 AND page = $3 AND status = 'sending' AND claimed_at > now() - $4::interval`,
-			incidentID, round, page, grace).Scan(&cp.InDoubt, &settleBy); err != nil {
-			return fmt.Errorf("notices in doubt: %w", err)
-		}
-		if settleBy != nil {
-			cp.SettleBy = *settleBy
-		}
-		rows, err = tx.Query(ctx, `
-			WITH target AS (
-				SELECT id, status = 'sending' AS resend FROM notices
-				WHERE incident_id = $1 AND round = $2 AND page = $3
-				  AND (status = 'pending' OR (status = 'sending' AND (claimed_at IS NULL OR claimed_at <= now() - $4::interval)))
-				FOR UPDATE),
-			claimed AS (
-				UPDATE notices n SET status = 'sending', attempts = attempts + 1, claimed_at = now(),
-					possible_duplicate = n.possible_duplicate OR t.resend
-				FROM target t WHERE n.id = t.id
-				RETURNING n.id, n.tenant_id, n.contact_id, n.locale, n.content_hash, n.phase, t.resend)
-			SELECT cl.id, cl.tenant_id, t.name, c.email, c.name, l.deadline, tok.nonce, cl.locale, cl.content_hash, cl.resend
-			FROM claimed cl
-			JOIN tenants t ON t.id = cl.tenant_id
-			JOIN contacts c ON c.id = cl.contact_id
-			JOIN ledger l ON l.incident_id = $1 AND l.phase = coalesce(cl.phase, 1) AND l.tenant_id = cl.tenant_id
-			JOIN ack_tokens tok ON tok.incident_id = $1 AND tok.tenant_id = cl.tenant_id
-			ORDER BY cl.id`, incidentID, round, page, grace)
+		rows, err := tx.Query(ctx, `
+			SELECT n.id, n.status, n.claimed_at, n.tenant_id, t.name, c.email, c.name, l.deadline, l.removed_at IS NOT NULL,
+			       tok.nonce, n.locale, n.content_hash,
+			       (n.status = 'sending' OR $4) AND EXISTS (SELECT 1 FROM delivery_events e WHERE e.notice_id = n.id)
+			FROM notices n
+			JOIN tenants t ON t.id = n.tenant_id
+			JOIN contacts c ON c.id = n.contact_id
+			JOIN ledger l ON l.incident_id = n.incident_id AND l.phase = coalesce(n.phase, 1) AND l.tenant_id = n.tenant_id
+			JOIN ack_tokens tok ON tok.incident_id = n.incident_id AND tok.tenant_id = n.tenant_id
+			WHERE n.incident_id = $1 AND n.round = $2 AND n.page = $3 AND n.status IN ('pending', 'sending')
+			ORDER BY n.id`, incidentID, round, page, left != nil)
 		if err != nil {
 			return fmt.Errorf("claim page: %w", err)
 		}
-		defer rows.Close()
+		var cancel, reported, resend []int64
+		candidate := map[int64]bool{} // the resends among cp.Recipients
 		for rows.Next() {
 			var r Recipient
+			var status, locale, hash string
+			var claimedAt *time.Time
+			var removed, hasEvents bool
 			var nonce []byte
-			var resend bool
-			if err := rows.Scan(&r.NoticeID, &r.TenantID, &r.TenantName, &r.Email, &r.Name, &r.Deadline, &nonce, &cp.Locale, &cp.ContentHash, &resend); err != nil {
+			if err := rows.Scan(&r.NoticeID, &status, &claimedAt, &r.TenantID, &r.TenantName, &r.Email, &r.Name, &r.Deadline, &removed,
+				&nonce, &locale, &hash, &hasEvents); err != nil {
+				rows.Close()
 				return err
 			}
+			switch {
+			case hasEvents:
+				// SendGrid reported it: the lost answer's send went through.
+				reported = append(reported, r.NoticeID)
+				continue
+			case removed:
+				cancel = append(cancel, r.NoticeID)
+				continue
+			}
+			// When the notice may have gone out already, if at all.
+			doubt := left
+			if status == "sending" {
+				doubt = claimedAt
+				if doubt == nil {
+					doubt = &time.Time{}
+				}
+			}
+			if doubt != nil {
+				if by := doubt.Add(grace); by.After(now) {
+					cp.InDoubt++
+					if by.After(cp.SettleBy) {
+						cp.SettleBy = by
+					}
+					continue
+				}
+				resend = append(resend, r.NoticeID)
+				candidate[r.NoticeID] = true
+			}
+			cp.Locale, cp.ContentHash = locale, hash
 			r.Token = AckToken(secret, incidentID, r.TenantID, nonce)
 			cp.Recipients = append(cp.Recipients, r)
-			if resend {
-				cp.Resent++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("claim page: %w", err)
+		}
+		if len(reported) > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE notices SET status = 'sent', sent_at = coalesce(sent_at, now()), status_at = now()
+				WHERE id = ANY ($1) AND status IN ('pending', 'sending')`, reported); err != nil {
+				return fmt.Errorf("notices SendGrid reported: %w", err)
+			}
+			if err := ledgerSent(ctx, tx, incidentID, reported); err != nil {
+				return err
 			}
 		}
-		if err := rows.Err(); err != nil {
-			return err
+		if len(cancel) > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE notices SET status = 'cancelled', status_at = now(), last_error = 'tenant left the scope'
+				WHERE id = ANY ($1) AND status IN ('pending', 'sending')`, cancel); err != nil {
+				return fmt.Errorf("cancel notices of tenants that left the scope: %w", err)
+			}
+		}
+		if len(resend) > 0 {
+			// The lost attempt counts as one; the resend is recorded as a possible duplicate.
+			// One whose events moved it on meanwhile is not sent again.
+			rows, err := tx.Query(ctx, `UPDATE notices SET status = 'pending', claimed_at = NULL, possible_duplicate = true,
+				attempts = attempts + 1, status_at = now() WHERE id = ANY ($1) AND status IN ('pending', 'sending') RETURNING id`, resend)
+			if err != nil {
+				return fmt.Errorf("notices in doubt: %w", err)
+			}
+			still, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return fmt.Errorf("notices in doubt: %w", err)
+			}
+			if len(still) < len(resend) {
+				keep := map[int64]bool{}
+				for _, id := range still {
+					keep[id] = true
+				}
+				kept := cp.Recipients[:0]
+				for _, r := range cp.Recipients {
+					if !candidate[r.NoticeID] || keep[r.NoticeID] {
+						kept = append(kept, r)
+					}
+				}
+				cp.Recipients = kept
+			}
+			cp.Resent = len(still)
 		}
 		if cp.Resent > 0 {
 			if _, err := AppendAudit(ctx, tx, AuditEntry{IncidentID: incidentID, Actor: "system", Action: "notice.possible_duplicate",
@@ -378,10 +441,48 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 				return err
 			}
 		}
+		cp.Ref = PageRef{IncidentID: incidentID, Round: round, Page: page}
+		if len(cp.Recipients) > 0 {
+			// This attempt holds the page now. A claim still in its grace window is kept
+			// instead, when its notices wait: its time is theirs.
+			cp.Ref.Claim = attempts
+			if _, err := tx.Exec(ctx, `UPDATE notice_pages SET claim = $4,
+					claimed_at = CASE WHEN claimed_at > now() - $5::interval AND $6 THEN claimed_at ELSE now() END
+				WHERE incident_id = $1 AND round = $2 AND page = $3`, incidentID, round, page, attempts, grace, cp.InDoubt > 0 && left != nil); err != nil {
+				return fmt.Errorf("claim page: %w", err)
+			}
+		}
+		if attempts == 1 {
+			return nil
+		}
 		return tx.QueryRow(ctx, `SELECT count(*) FROM notices WHERE incident_id = $1 AND round = $2 AND page = $3 AND status NOT IN ('pending', 'sending', 'cancelled')`,
 			incidentID, round, page).Scan(&cp.AlreadySent)
 	})
 	return cp, err
+}
+
+// SettlePage clears the claim ref holds once SendGrid's answer to everything the attempt
+// sent is recorded: the page's unsent notices are no longer in doubt. A claim another
+// attempt has taken since stays.
+func (s *Store) SettlePage(ctx context.Context, ref PageRef) error {
+	if ref.Claim == 0 {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE notice_pages SET claim = NULL, claimed_at = NULL
+		WHERE incident_id = $1 AND round = $2 AND page = $3 AND claim = $4`, ref.IncidentID, ref.Round, ref.Page, ref.Claim)
+	if err != nil {
+		return fmt.Errorf("settle page %d of pass %d: %w", ref.Page, ref.Round, err)
+	}
+	return nil
+}
+
+// MarkInDoubt records that SendGrid may have the notices ids though its answer was lost
+// (a timeout, a dropped connection): they stay unsent, in doubt from now until their
+// delivery events or the grace window settle them.
+func (s *Store) MarkInDoubt(ctx context.Context, ids []int64, reason string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE notices SET status = 'sending', claimed_at = now(), attempts = attempts + 1, last_error = $2, status_at = now()
+		WHERE id = ANY ($1) AND status IN ('pending', 'sending')`, ids, reason)
+	return err
 }
 
 // ledgerSent records in the ledger that the notices ids reached SendGrid: their
@@ -394,7 +495,9 @@ func ledgerSent(ctx context.Context, q Querier, incidentID string, ids []int64) 
 			failed_at = NULL, last_error = NULL, unreachable_at = NULL
 		FROM (SELECT phase, tenant_id, min(sent_at) AS sent_at FROM notices
 		      WHERE id = ANY ($2) AND phase IS NOT NULL AND status IN ('sent', 'delivered', 'deferred') GROUP BY phase, tenant_id) x
-		WHERE l.incident_id = $1 AND l.phase = x.phase AND l.tenant_id = x.tenant_id`, incidentID, ids)
+		WHERE l.incident_id = $1 AND l.phase = x.phase AND l.tenant_id = x.tenant_id
+		  AND (l.first_sent_at IS NULL OR l.satisfied_at IS NULL OR l.failed_at IS NOT NULL OR l.last_error IS NOT NULL OR l.unreachable_at IS NOT NULL)`,
+		incidentID, ids)
 	if err != nil {
 		return fmt.Errorf("ledger: record sent: %w", err)
 	}
@@ -405,7 +508,8 @@ func ledgerSent(ctx context.Context, q Querier, incidentID string, ids []int64) 
 // notified in the ledger.
 func (s *Store) MarkSent(ctx context.Context, incidentID string, ids []int64, messageID string) error {
 	return s.WithTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE notices SET status = 'sent', provider_message_id = $2, sent_at = now(), status_at = now(), last_error = NULL
+		if _, err := tx.Exec(ctx, `UPDATE notices SET status = 'sent', provider_message_id = $2, sent_at = now(), status_at = now(), last_error = NULL,
+				attempts = attempts + 1
 			WHERE id = ANY ($1) AND status IN ('pending', 'sending')`, ids, messageID); err != nil {
 			return err
 		}
@@ -417,7 +521,7 @@ func (s *Store) MarkSent(ctx context.Context, incidentID string, ids []int64, me
 // owed, marked with the error.
 func (s *Store) MarkFailed(ctx context.Context, incidentID string, ids []int64, reason string) error {
 	return s.WithTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE notices SET status = 'failed', last_error = $2, status_at = now()
+		if _, err := tx.Exec(ctx, `UPDATE notices SET status = 'failed', last_error = $2, status_at = now(), attempts = attempts + 1
 			WHERE id = ANY ($1) AND status IN ('pending', 'sending')`, ids, reason); err != nil {
 			return err
 		}
@@ -428,11 +532,12 @@ func (s *Store) MarkFailed(ctx context.Context, incidentID string, ids []int64, 
 	})
 }
 
-// ReleaseClaims puts notices an attempt claimed but SendGrid answered with a temporary
-// error back to pending, so the next attempt sends them and nothing counts them in doubt.
+// ReleaseClaims records the temporary error SendGrid answered for notices an attempt
+// claimed and leaves them pending for the next attempt, not in doubt: the attempt then
+// settles its page (SettlePage).
 func (s *Store) ReleaseClaims(ctx context.Context, ids []int64, reason string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE notices SET status = 'pending', last_error = $2, status_at = now()
-		WHERE id = ANY ($1) AND status = 'sending'`, ids, reason)
+	_, err := s.pool.Exec(ctx, `UPDATE notices SET status = 'pending', claimed_at = NULL, last_error = $2, status_at = now(), attempts = attempts + 1
+		WHERE id = ANY ($1) AND status IN ('pending', 'sending')`, ids, reason)
 	return err
 }
 
