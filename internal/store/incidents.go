@@ -309,7 +309,7 @@ func (s *Store) ListIncidents(ctx context.Context, stage string, limit int, befo
 func (s *Store) SetStage(ctx context.Context, id, stage, actor string, detail map[string]any) error {
 	return s.WithTx(ctx, func(tx pgx.Tx) error {
 		var from string
-		if err := tx.QueryRow(ctx, `SELECT stage FROM incidents WHERE id = $1 FOR UPDATE`, id).Scan(&from); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT stage FROM incidents WHERE id = $1 FOR NO KEY UPDATE`, id).Scan(&from); err != nil {
 			return notFound(err)
 		}
 		if from == stage {
@@ -348,7 +348,7 @@ func (s *Store) RecordAssessment(ctx context.Context, id string, reportable bool
 func (s *Store) SaveDraft(ctx context.Context, id string, draft json.RawMessage, hash, actor string) error {
 	return s.WithTx(ctx, func(tx pgx.Tx) error {
 		var old string
-		if err := tx.QueryRow(ctx, `SELECT coalesce(notice_hash, '') FROM incidents WHERE id = $1 FOR UPDATE`, id).Scan(&old); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT coalesce(notice_hash, '') FROM incidents WHERE id = $1 FOR NO KEY UPDATE`, id).Scan(&old); err != nil {
 			return notFound(err)
 		}
 		if old == hash {

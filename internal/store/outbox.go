@@ -163,7 +163,7 @@ func (s *Store) PlanStep(ctx context.Context, p PassPlan, secret []byte) (PassPl
 			return fmt.Errorf("start pass: %w", err)
 		}
 		var cursor string
-		if err := tx.QueryRow(ctx, `SELECT plan_cursor, planned_done, pages, planned FROM notice_rounds WHERE incident_id = $1 AND round = $2 FOR UPDATE`,
+		if err := tx.QueryRow(ctx, `SELECT plan_cursor, planned_done, pages, planned FROM notice_rounds WHERE incident_id = $1 AND round = $2 FOR NO KEY UPDATE`,
 			p.IncidentID, p.Pass).Scan(&cursor, &out.Done, &out.Pages, &out.Notices); err != nil {
 			return notFound(err)
 		}

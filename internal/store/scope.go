@@ -34,7 +34,7 @@ func (s *Store) ResolveScope(ctx context.Context, id string, c ScopeCriteria, ac
 		var awareAt time.Time
 		var partnerService string
 		if err := tx.QueryRow(ctx, `SELECT i.aware_at, coalesce(p.service, '') FROM incidents i
-			LEFT JOIN partners p ON p.name = i.partner_name WHERE i.id = $1 FOR UPDATE OF i`, id).Scan(&awareAt, &partnerService); err != nil {
+			LEFT JOIN partners p ON p.name = i.partner_name WHERE i.id = $1 FOR NO KEY UPDATE OF i`, id).Scan(&awareAt, &partnerService); err != nil {
 			return notFound(err)
 		}
 		if err := tx.QueryRow(ctx, `INSERT INTO scope_snapshots (incident_id, version, criteria, created_by)
