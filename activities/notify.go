@@ -166,14 +166,14 @@ func (a *Activities) sendClaimed(ctx context.Context, in SendPageInput, cp store
 				ferr = a.Store.ReleaseClaims(bg, ids, err.Error())
 			}
 			if ferr != nil {
-				recorded = false
+				// They stay pending, unsent: only the note of why is lost.
 				a.Logger.Error("settle unsent claims", zap.String("incident_id", in.IncidentID), zap.Int("round", in.Round), zap.Error(ferr))
 			}
 		}
 		if !recorded {
 			return
 		}
-		if serr := a.Store.SettlePage(bg, cp.Ref); serr != nil {
+		if serr := a.retrying(ctx, *res, func() error { return a.Store.SettlePage(bg, cp.Ref) }); serr != nil {
 			a.Logger.Error("settle page", zap.String("incident_id", in.IncidentID), zap.Int("round", in.Round), zap.Int("page", in.Page), zap.Error(serr))
 		}
 	}()
@@ -205,7 +205,7 @@ func (a *Activities) sendClaimed(ctx context.Context, in SendPageInput, cp store
 				for _, id := range ids {
 					delete(unsent, id)
 				}
-				if merr := a.Store.MarkInDoubt(context.WithoutCancel(ctx), ids, serr.Error()); merr != nil {
+				if merr := a.retrying(ctx, *res, func() error { return a.Store.MarkInDoubt(context.WithoutCancel(ctx), ids, serr.Error()) }); merr != nil {
 					recorded = false
 					a.Logger.Error("record notices in doubt", zap.String("incident_id", in.IncidentID), zap.Error(merr))
 				}
@@ -258,17 +258,24 @@ func (a *Activities) sendBeating(ctx context.Context, page mail.Page, progress S
 }
 
 // markSent records what SendGrid accepted. SendGrid has these notices: a failure to
-// record it (PostgreSQL down) is retried here, heartbeating, for as long as the attempt
-// lives, because a retried page would find them in doubt and, without delivery events,
-// send them again.
+// record it (PostgreSQL down) is retried, heartbeating, for as long as the attempt lives,
+// because a retried page would find them in doubt and, without delivery events, send them
+// again.
 func (a *Activities) markSent(ctx context.Context, incidentID string, ids []int64, messageID string, progress SendPageResult) error {
+	return a.retrying(ctx, progress, func() error { return a.Store.MarkSent(ctx, incidentID, ids, messageID) })
+}
+
+// retrying runs write until it succeeds or the attempt ends, heartbeating between tries:
+// what it records (an answer SendGrid gave, a page's settled claim) would otherwise be
+// doubted by the next attempt.
+func (a *Activities) retrying(ctx context.Context, progress SendPageResult, write func() error) error {
 	wait := 200 * time.Millisecond
 	for {
-		err := a.Store.MarkSent(ctx, incidentID, ids, messageID)
+		err := write()
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		a.Logger.Warn("record sent notices: retrying", zap.String("incident_id", incidentID), zap.Int("notices", len(ids)), zap.Error(err))
+		a.Logger.Warn("record a page's outcome: retrying", zap.Error(err))
 		if activity.IsActivity(ctx) {
 			activity.RecordHeartbeat(ctx, progress.Sent)
 		}

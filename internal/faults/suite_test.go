@@ -243,6 +243,7 @@ func (d *deployment) declare(t *testing.T, title string) string {
 // progress reads the ledger and the outbox of incident id (PostgreSQL may be down: ok
 // false).
 type progress struct {
+	// sending counts notices in doubt and pages an attempt holds.
 	tenants, notified, open, sending int
 }
 
@@ -254,7 +255,8 @@ func (d *deployment) progress(id string) (progress, bool) {
 		(SELECT count(*) FROM ledger WHERE incident_id = $1 AND phase = 1 AND removed_at IS NULL),
 		(SELECT count(*) FROM ledger WHERE incident_id = $1 AND phase = 1 AND removed_at IS NULL AND satisfied_at IS NOT NULL),
 		(SELECT count(*) FROM notices WHERE incident_id = $1 AND status IN ('pending', 'sending')),
-		(SELECT count(*) FROM notices WHERE incident_id = $1 AND status = 'sending')`, id).Scan(&p.tenants, &p.notified, &p.open, &p.sending)
+		(SELECT count(*) FROM notices WHERE incident_id = $1 AND status = 'sending') +
+		(SELECT count(*) FROM notice_pages WHERE incident_id = $1 AND claim IS NOT NULL)`, id).Scan(&p.tenants, &p.notified, &p.open, &p.sending)
 	return p, err == nil
 }
 
