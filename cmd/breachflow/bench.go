@@ -40,5 +40,7 @@ Everything runs in one process: the peak RSS is that process's.`,
 	cmd.Flags().IntVar(&o.Tenants, "tenants", 100_000, "tenants to generate")
 	cmd.Flags().IntVar(&o.ContactsPerTenant, "contacts-per-tenant", 3, "contacts per tenant")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 30*time.Minute, "how long to wait for the last notice")
+	cmd.Flags().StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the notifying phase to this file (go tool pprof reads it)")
+	cmd.Flags().BoolVar(&o.KeepDatabase, "keep-database", false, "leave the run's database in place")
 	return cmd
 }

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,6 +69,11 @@ type Options struct {
 	Timeout time.Duration
 	// Logger logs the parts' own messages (nil: none).
 	Logger *zap.Logger
+	// CPUProfile, when set, receives a CPU profile of the process from the second
+	// approval to the last notice accepted.
+	CPUProfile string
+	// KeepDatabase leaves the run's database in place, to look at its plans afterwards.
+	KeepDatabase bool
 }
 
 // Figures are what a run measured.
@@ -125,6 +131,9 @@ func Run(ctx context.Context, o Options) (f Figures, err error) {
 		return f, fmt.Errorf("create database %s: %w", f.Database, err)
 	}
 	defer func() {
+		if o.KeepDatabase {
+			return
+		}
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		if derr := store.DropDatabase(dctx, dsn); derr != nil && err == nil {
@@ -363,7 +372,12 @@ func (r *run) engine(ctx context.Context, f *Figures) error {
 	}
 	approved := time.Now()
 	r.phase.Store("notifying (engine)")
+	stopProfile, err := startProfile(r.o.CPUProfile)
+	if err != nil {
+		return err
+	}
 	f.ToFirst, f.ToLast, err = waitAccepted(ctx, sk, uint64(f.Notices), approved, r.o.Timeout)
+	stopProfile()
 	if err != nil {
 		return err
 	}
@@ -385,6 +399,22 @@ func (r *run) engine(ctx context.Context, f *Figures) error {
 	}
 	r.sink.Store(nil)
 	return nil
+}
+
+// startProfile starts a CPU profile into path (none when path is empty).
+func startProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		out.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); out.Close() }, nil
 }
 
 // waitAccepted polls sk until want personalizations are accepted.
