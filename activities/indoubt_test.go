@@ -12,6 +12,7 @@ import (
 	"github.com/breachflow/breachflow/activities"
 	"github.com/breachflow/breachflow/internal/mail"
 	"github.com/breachflow/breachflow/internal/mail/sink"
+	"github.com/breachflow/breachflow/internal/store"
 )
 
 // perRecipient counts the messages each address received at the sink.
@@ -132,10 +133,10 @@ func TestTimedOutSendIsInDoubtNotResent(t *testing.T) {
 	require.Equal(t, 10, len(f.sink.Messages(sink.Query{}).Messages), "each recipient told once")
 }
 
-// A page whose attempt died after claiming it, with nothing recorded (the worker was
-// killed mid-request): the claim it left puts every unsent notice of the page in doubt,
-// so the retry sends nothing within the grace window and afterwards sends them again,
-// each recorded as a possible duplicate.
+// A page whose attempt died after its request started, with nothing recorded (the
+// worker was killed mid-request): the claim it left puts every unsent notice of the page
+// in doubt, so the retry sends nothing within the grace window and afterwards sends them
+// again, each recorded as a possible duplicate.
 func TestLeftClaimPutsThePageInDoubt(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 20, "SG.good")
@@ -145,6 +146,7 @@ func TestLeftClaimPutsThePageInDoubt(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, cp.Recipients, 20)
 	require.NotZero(t, cp.Ref.Claim)
+	require.NoError(t, f.st.StartRequest(ctx, cp.Ref))
 
 	_, err = f.send(0)
 	appErr := inDoubtError(t, err)
@@ -166,4 +168,27 @@ func TestLeftClaimPutsThePageInDoubt(t *testing.T) {
 	var claims int
 	require.NoError(t, f.st.Pool().QueryRow(ctx, `SELECT count(*) FROM notice_pages WHERE incident_id = $1 AND claim IS NOT NULL`, f.id).Scan(&claims))
 	require.Zero(t, claims)
+}
+
+// A page whose attempt died after claiming it but before its request started doubts
+// nothing: the retry sends the page at once, and nobody's notice is called a possible
+// duplicate.
+func TestClaimLeftBeforeTheRequestDoubtsNothing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 20, "SG.good")
+	f.acts.InDoubtGrace = time.Minute
+	ctx := context.Background()
+	cp, err := f.st.ClaimPage(ctx, f.id, 1, 0, f.acts.AckSecret, f.acts.InDoubtGrace)
+	require.NoError(t, err)
+	require.Len(t, cp.Recipients, 20)
+
+	r, err := f.send(0)
+	require.NoError(t, err)
+	require.Equal(t, 20, r.Sent)
+	require.Zero(t, r.PossibleDuplicates)
+	for to, n := range f.perRecipient() {
+		require.Equal(t, 1, n, to)
+	}
+	// The dead attempt's claim is gone: it can no longer start a request.
+	require.ErrorIs(t, f.st.StartRequest(ctx, cp.Ref), store.ErrClaimLost)
 }

@@ -181,6 +181,10 @@ func (a *Activities) sendClaimed(ctx context.Context, in SendPageInput, cp store
 	if err != nil {
 		return err
 	}
+	// From here SendGrid may have the page: a claim left behind now puts it in doubt.
+	if err = a.Store.StartRequest(ctx, cp.Ref); err != nil {
+		return err
+	}
 	base := strings.TrimRight(a.PublicURL, "/")
 	for _, batch := range distinctBatches(cp.Recipients) {
 		page := mail.Page{Subject: subjectPrefix[cp.Kind] + rendered.Subject, Text: rendered.Text, HTML: rendered.HTML}

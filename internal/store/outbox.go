@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -306,10 +307,11 @@ type PageRef struct {
 // SettlePage once SendGrid's answer to everything sent is recorded. Notices of tenants
 // that left the scope are cancelled. A notice an earlier attempt may have sent without
 // recording the answer is in doubt: one the attempt marked 'sending' (it saw the answer
-// lost), or any unsent notice of a page whose claim was left behind (the attempt died).
-// Within grace of that claim it is left alone (counted in InDoubt) for its delivery
-// events to settle — they move it forward as they arrive —; past it, it is claimed again
-// and marked a possible duplicate.
+// lost), or any unsent notice of a page whose claim was left behind after a request had
+// started (the attempt died). Within grace of that request it is left alone (counted in
+// InDoubt) for its delivery events to settle — they move it forward as they arrive —;
+// past it, it is claimed again and marked a possible duplicate. While a left request is
+// within its window the attempt sends nothing of the page.
 func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page int, secret []byte, grace time.Duration) (ClaimedPage, error) {
 	var cp ClaimedPage
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
@@ -321,15 +323,17 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 		if phase != nil {
 			cp.Phase = *phase
 		}
-		// Take the page's row (locked until commit) and see whether a claim was left.
+		// Take the page's row (locked until commit) and see whether a claim was left with
+		// a request started: when SendGrid may have had the page's unsent notices.
 		var attempts int
 		var left *time.Time
 		var now time.Time
 		if err := tx.QueryRow(ctx, `INSERT INTO notice_pages AS p (incident_id, round, page) VALUES ($1, $2, $3)
 			ON CONFLICT (incident_id, round, page) DO UPDATE SET attempts = p.attempts + 1
-			RETURNING p.attempts, p.claimed_at, now()`, incidentID, round, page).Scan(&attempts, &left, &now); err != nil {
+			RETURNING p.attempts, p.requested_at, now()`, incidentID, round, page).Scan(&attempts, &left, &now); err != nil {
 			return fmt.Errorf("claim page: %w", err)
 		}
+		leftWaits := left != nil && left.Add(grace).After(now)
 		rows, err := tx.Query(ctx, `
 			SELECT n.id, n.status, n.claimed_at, n.tenant_id, t.name, c.email, c.name, l.deadline, l.removed_at IS NOT NULL,
 			       tok.nonce, n.locale, n.content_hash,
@@ -368,7 +372,13 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 			}
 			// When the notice may have gone out already, if at all.
 			doubt := left
-			if status == "sending" {
+			if leftWaits {
+				// Nothing of the page goes out before the left request's window ends:
+				// this attempt's claim would end the doubt it casts.
+				if status == "sending" && claimedAt != nil && claimedAt.After(*left) {
+					doubt = claimedAt
+				}
+			} else if status == "sending" {
 				doubt = claimedAt
 				if doubt == nil {
 					doubt = &time.Time{}
@@ -443,12 +453,11 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 		}
 		cp.Ref = PageRef{IncidentID: incidentID, Round: round, Page: page}
 		if len(cp.Recipients) > 0 {
-			// This attempt holds the page now. A claim still in its grace window is kept
-			// instead, when its notices wait: its time is theirs.
+			// This attempt holds the page now; the left request's doubt is over (its
+			// notices are reported, or sent again here as possible duplicates).
 			cp.Ref.Claim = attempts
-			if _, err := tx.Exec(ctx, `UPDATE notice_pages SET claim = $4,
-					claimed_at = CASE WHEN claimed_at > now() - $5::interval AND $6 THEN claimed_at ELSE now() END
-				WHERE incident_id = $1 AND round = $2 AND page = $3`, incidentID, round, page, attempts, grace, cp.InDoubt > 0 && left != nil); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE notice_pages SET claim = $4, claimed_at = now(), requested_at = NULL
+				WHERE incident_id = $1 AND round = $2 AND page = $3`, incidentID, round, page, attempts); err != nil {
 				return fmt.Errorf("claim page: %w", err)
 			}
 		}
@@ -468,10 +477,28 @@ func (s *Store) SettlePage(ctx context.Context, ref PageRef) error {
 	if ref.Claim == 0 {
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `UPDATE notice_pages SET claim = NULL, claimed_at = NULL
+	_, err := s.pool.Exec(ctx, `UPDATE notice_pages SET claim = NULL, claimed_at = NULL, requested_at = NULL
 		WHERE incident_id = $1 AND round = $2 AND page = $3 AND claim = $4`, ref.IncidentID, ref.Round, ref.Page, ref.Claim)
 	if err != nil {
 		return fmt.Errorf("settle page %d of pass %d: %w", ref.Page, ref.Round, err)
+	}
+	return nil
+}
+
+// ErrClaimLost is returned by StartRequest when another attempt has claimed the page.
+var ErrClaimLost = errors.New("the page is claimed by another attempt")
+
+// StartRequest records, before the first request of ref's attempt goes out, that SendGrid
+// may have the page's unsent notices from now on: a claim left behind after this is doubt,
+// one left before it is not.
+func (s *Store) StartRequest(ctx context.Context, ref PageRef) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE notice_pages SET requested_at = coalesce(requested_at, now())
+		WHERE incident_id = $1 AND round = $2 AND page = $3 AND claim = $4`, ref.IncidentID, ref.Round, ref.Page, ref.Claim)
+	if err != nil {
+		return fmt.Errorf("start request of page %d of pass %d: %w", ref.Page, ref.Round, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("page %d of pass %d: %w", ref.Page, ref.Round, ErrClaimLost)
 	}
 	return nil
 }

@@ -3,20 +3,23 @@
 CREATE INDEX ledger_owed_idx ON ledger (incident_id, phase, tenant_id)
     WHERE released_at IS NOT NULL AND satisfied_at IS NULL AND removed_at IS NULL;
 
--- A page's send attempts. An attempt claims the page (claim = its number, claimed_at) before
--- it sends and clears the claim once SendGrid's answer to everything it sent is recorded.
--- A claim left behind (a worker died mid-request) puts the page's unsent notices in doubt
--- until delivery events or the grace window settle them; an attempt that saw an answer
--- lost marks those notices 'sending' itself. One row per page instead of a write per
--- notice keeps a claim one statement.
+-- A page's send attempts. An attempt claims the page (claim = its number, claimed_at),
+-- marks when its first request starts (requested_at) and clears both once SendGrid's answer
+-- to everything it sent is recorded. A claim left behind with a request started (a worker
+-- died mid-request) puts the page's unsent notices in doubt until delivery events or the
+-- grace window settle them; one left before any request went out doubts nothing. An attempt
+-- that saw an answer lost marks those notices 'sending' itself. One row per page instead of
+-- a write per notice keeps a claim one statement.
 CREATE TABLE notice_pages (
-    incident_id text NOT NULL,
-    round       integer NOT NULL,
-    page        integer NOT NULL CHECK (page >= 0),
-    attempts    integer NOT NULL DEFAULT 1 CHECK (attempts >= 1),
-    claim       integer CHECK (claim BETWEEN 1 AND attempts),
-    claimed_at  timestamptz,
+    incident_id  text NOT NULL,
+    round        integer NOT NULL,
+    page         integer NOT NULL CHECK (page >= 0),
+    attempts     integer NOT NULL DEFAULT 1 CHECK (attempts >= 1),
+    claim        integer CHECK (claim BETWEEN 1 AND attempts),
+    claimed_at   timestamptz,
+    requested_at timestamptz,
     CHECK ((claim IS NULL) = (claimed_at IS NULL)),
+    CHECK (requested_at IS NULL OR claim IS NOT NULL),
     PRIMARY KEY (incident_id, round, page),
     FOREIGN KEY (incident_id, round) REFERENCES notice_rounds (incident_id, round)
 );
