@@ -1,7 +1,9 @@
-// Package bench runs one incident over generated tenants through the whole stack in one
-// process (PostgreSQL, in-process Temporal, worker, API, the SendGrid client against the
-// mail sink with webhooks on) and, over the same contacts and a fresh sink, a baseline
-// without the engine, and reports the figures of the README's table.
+// Package bench runs one incident over generated tenants through the whole stack
+// (PostgreSQL, in-process Temporal, worker, API, the SendGrid client against the mail sink
+// with webhooks on) in one process, or with the worker in a process of its own; once every
+// notice is accepted it measures the API's delivery webhook ingest and acknowledgement
+// POSTs; then, over the same contacts and a fresh sink, it runs a baseline without the
+// engine, and reports the figures of the README's table.
 package bench
 
 import (
@@ -56,6 +58,12 @@ const (
 // sinkKey is the SendGrid API key the sinks accept and the senders use.
 const sinkKey = "SG.bench"
 
+// The sender of the notices and the responders the workers alert.
+const (
+	mailFrom   = "notices@provider.example"
+	responders = "responders@provider.example"
+)
+
 // Options shape a run.
 type Options struct {
 	// DatabaseURL names the PostgreSQL server; the run creates and drops its own database there.
@@ -74,6 +82,14 @@ type Options struct {
 	CPUProfile string
 	// KeepDatabase leaves the run's database in place, to look at its plans afterwards.
 	KeepDatabase bool
+	// WorkerCommand, when set, runs the worker as a child process: the binary and its
+	// arguments, such as {os.Executable(), "worker"} of breachflow. It is told the run's
+	// settings by environment variable (DATABASE_URL, TEMPORAL_ADDRESS, …) and stopped
+	// with SIGTERM at the end. Empty runs the worker in this process.
+	WorkerCommand []string
+	// WorkerEnv is added to the child worker's environment after the run's settings
+	// (its log level and format, say).
+	WorkerEnv []string
 }
 
 // Figures are what a run measured.
@@ -89,8 +105,15 @@ type Figures struct {
 	ToFirst, ToLast  time.Duration
 	NoticesPerSecond float64
 	SendGridRequests uint64
-	// PeakRSS is the process's VmHWM: Temporal, worker, API, sink and baseline share it.
+	// PeakRSS is this process's VmHWM: Temporal, API, sink and baseline share it, and the
+	// worker unless it ran in a process of its own.
 	PeakRSS int64
+	// WorkerPeakRSS is the child worker's VmHWM, read just before it was stopped (0: the
+	// worker ran in this process).
+	WorkerPeakRSS int64
+	// Ingest and Acks were measured once every notice was accepted.
+	Ingest IngestFigures
+	Acks   AckFigures
 	// LargestHistory is the most events in any run of the incident's workflows; Runs counts them.
 	LargestHistory, Runs int
 	// Baseline is the time of the plain program over the same contacts.
@@ -101,7 +124,8 @@ type Figures struct {
 }
 
 // Run builds a fresh database bench_<random> on o.DatabaseURL's server, runs the
-// incident and the baseline, and drops the database.
+// incident, measures the webhook ingest and the acknowledgement POSTs on it, runs the
+// baseline, and drops the database.
 func Run(ctx context.Context, o Options) (f Figures, err error) {
 	if o.Tenants < 1 || o.ContactsPerTenant < 1 {
 		return f, errors.New("bench: tenants and contacts per tenant must be positive")
@@ -116,6 +140,9 @@ func Run(ctx context.Context, o Options) (f Figures, err error) {
 		o.Logger = zap.NewNop()
 	}
 	r := &run{o: o, log: o.Logger}
+	if o.Progress != nil {
+		r.out = &syncWriter{w: o.Progress}
+	}
 	r.phase.Store("starting")
 	stopProgress := r.progress()
 	defer stopProgress()
@@ -162,7 +189,7 @@ func Run(ctx context.Context, o Options) (f Figures, err error) {
 	}
 	f.Notices = f.Contacts
 
-	if err := r.engine(ctx, &f); err != nil {
+	if err := r.engine(ctx, &f, dsn); err != nil {
 		return f, err
 	}
 	if err := r.baseline(ctx, &f); err != nil {
@@ -177,17 +204,35 @@ func Run(ctx context.Context, o Options) (f Figures, err error) {
 }
 
 type run struct {
-	o     Options
-	log   *zap.Logger
-	st    *store.Store
-	phase atomic.Value // string
-	sink  atomic.Pointer[sink.Sink]
-	want  atomic.Int64
+	o      Options
+	log    *zap.Logger
+	out    io.Writer // o.Progress, shared with the worker's output (nil: none)
+	st     *store.Store
+	phase  atomic.Value // string
+	sink   atomic.Pointer[sink.Sink]
+	want   atomic.Int64
+	step   atomic.Pointer[step]
+	worker atomic.Pointer[workerProcess]
 }
+
+// step counts the work of a measurement for the progress lines.
+type step struct {
+	name string
+	want int
+	atomic.Int64
+}
+
+func (r *run) startStep(name string, want int) *step {
+	s := &step{name: name, want: want}
+	r.step.Store(s)
+	return s
+}
+
+func (r *run) endStep() { r.step.Store(nil) }
 
 // progress prints a line every o.ProgressEvery until the returned func is called.
 func (r *run) progress() func() {
-	if r.o.Progress == nil {
+	if r.out == nil {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -208,10 +253,18 @@ func (r *run) progress() func() {
 					s := sk.Stats()
 					line += fmt.Sprintf("  accepted %d/%d  requests %d", s.Accepted, r.want.Load(), s.Requests)
 				}
+				if s := r.step.Load(); s != nil {
+					line += fmt.Sprintf("  %s %d/%d", s.name, s.Load(), s.want)
+				}
 				if rss, err := PeakRSS(); err == nil {
 					line += fmt.Sprintf("  peak RSS %d MiB", rss>>20)
 				}
-				fmt.Fprintln(r.o.Progress, line)
+				if w := r.worker.Load(); w != nil {
+					if rss, err := w.peakRSS(); err == nil {
+						line += fmt.Sprintf("  worker peak RSS %d MiB", rss>>20)
+					}
+				}
+				fmt.Fprintln(r.out, line)
 			}
 		}
 	}()
@@ -252,8 +305,9 @@ func serve(h http.Handler) (string, func(), error) {
 	}, nil
 }
 
-// engine runs one incident through the whole stack.
-func (r *run) engine(ctx context.Context, f *Figures) error {
+// engine runs one incident through the whole stack, then measures the webhook ingest
+// and the acknowledgement POSTs on it.
+func (r *run) engine(ctx context.Context, f *Figures, dsn string) (err error) {
 	st := r.st
 	r.phase.Store("starting Temporal")
 	temporal, err := devenv.StartTemporal()
@@ -273,7 +327,14 @@ func (r *run) engine(ctx context.Context, f *Figures) error {
 		return err
 	}
 	apiURL := "http://" + apiLn.Addr().String()
-	sk, err := sink.New(sink.Config{APIKeys: []string{sinkKey}, MaxMessages: 10_000, WebhookURL: apiURL + "/v1/webhooks/sendgrid"}, r.log.Named("mailsink"))
+	// The sink and the ingest sign with one key, which the API verifies.
+	hookKey, err := newWebhookKey()
+	if err != nil {
+		apiLn.Close()
+		return err
+	}
+	sk, err := sink.New(sink.Config{APIKeys: []string{sinkKey}, MaxMessages: 10_000, WebhookURL: apiURL + "/v1/webhooks/sendgrid",
+		WebhookPrivateKeyPEM: hookKey.private}, r.log.Named("mailsink"))
 	if err != nil {
 		apiLn.Close()
 		return err
@@ -291,7 +352,7 @@ func (r *run) engine(ctx context.Context, f *Figures) error {
 	srv.TaskQueue = tq
 	srv.Limits = nil
 	srv.PublicURL = apiURL
-	if srv.Webhook, err = mail.NewVerifier(sk.PublicKey()); err != nil {
+	if srv.Webhook, err = mail.NewVerifier(hookKey.publicKey); err != nil {
 		apiLn.Close()
 		return err
 	}
@@ -303,21 +364,55 @@ func (r *run) engine(ctx context.Context, f *Figures) error {
 		_ = httpSrv.Shutdown(sctx)
 	}()
 
-	sender, err := mail.NewSender(mail.Config{APIKey: sinkKey, BaseURL: sinkURL, FromEmail: "notices@provider.example", FromName: "Security Notices"}, r.log.Named("mail"))
-	if err != nil {
-		return err
-	}
 	secret, err := st.AckSecret(ctx, "")
 	if err != nil {
 		return err
 	}
-	acts := &activities.Activities{Store: st, Mail: sender, Logger: r.log.Named("worker"), Now: time.Now, PublicURL: apiURL,
-		AckSecret: secret, ResponderEmails: []string{"responders@provider.example"}}
-	w := bfworker.New(tc, tq, acts)
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker: %w", err)
+	if len(r.o.WorkerCommand) == 0 {
+		sender, err := mail.NewSender(mail.Config{APIKey: sinkKey, BaseURL: sinkURL, FromEmail: mailFrom, FromName: "Security Notices"}, r.log.Named("mail"))
+		if err != nil {
+			return err
+		}
+		acts := &activities.Activities{Store: st, Mail: sender, Logger: r.log.Named("worker"), Now: time.Now, PublicURL: apiURL,
+			AckSecret: secret, ResponderEmails: []string{responders}}
+		w := bfworker.New(tc, tq, acts)
+		if err := w.Start(); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+		defer w.Stop()
+	} else {
+		r.phase.Store("starting the worker process")
+		settings := workerSettings{databaseURL: dsn, temporalAddress: temporal.Address(), namespace: temporal.Namespace(),
+			taskQueue: tq, sendGridURL: sinkURL, publicURL: apiURL}
+		wp, serr := startWorker(r.o.WorkerCommand, settings.env(r.o.WorkerEnv), r.out)
+		if serr != nil {
+			return serr
+		}
+		// Stopped on every path, before Temporal, the sink and the API it talks to. (The
+		// deferred funcs set the named result err: nothing in this block may shadow it.)
+		defer func() {
+			rss, serr := wp.stop(WorkerStopTimeout)
+			r.worker.Store(nil)
+			f.WorkerPeakRSS = rss
+			if err == nil {
+				err = serr
+			}
+		}()
+		r.worker.Store(wp)
+		// Should the worker exit on its own, everything waiting on it ends, with its error.
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		wp.watch(cancel)
+		defer func() {
+			if err != nil && ctx.Err() != nil {
+				err = context.Cause(ctx)
+			}
+		}()
+		if err = wp.waitPolling(ctx, tc, tq, time.Minute); err != nil {
+			return err
+		}
 	}
-	defer w.Stop()
 
 	keys := map[string]string{}
 	for _, p := range []struct{ name, role string }{{"rita", "responder"}, {"alice", "approver"}, {"bob", "approver"}} {
@@ -398,6 +493,13 @@ func (r *run) engine(ctx context.Context, f *Figures) error {
 		return fmt.Errorf("flush webhooks: %w", err)
 	}
 	r.sink.Store(nil)
+
+	if f.Ingest, err = r.ingest(ctx, apiURL, hookKey, id); err != nil {
+		return err
+	}
+	if f.Acks, err = r.acks(ctx, apiURL, secret, id); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -433,7 +535,7 @@ func waitAccepted(ctx context.Context, sk *sink.Sink, want uint64, since time.Ti
 		}
 		select {
 		case <-ctx.Done():
-			return first, 0, ctx.Err()
+			return first, 0, context.Cause(ctx)
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
@@ -491,7 +593,7 @@ func (r *run) baseline(ctx context.Context, f *Figures) error {
 		return err
 	}
 	defer stopSink()
-	sender, err := mail.NewSender(mail.Config{APIKey: sinkKey, BaseURL: sinkURL, FromEmail: "notices@provider.example", FromName: "Security Notices"}, r.log.Named("mail"))
+	sender, err := mail.NewSender(mail.Config{APIKey: sinkKey, BaseURL: sinkURL, FromEmail: mailFrom, FromName: "Security Notices"}, r.log.Named("mail"))
 	if err != nil {
 		return err
 	}
@@ -574,8 +676,11 @@ func newPage() mail.Page {
 }
 
 // PeakRSS is the process's peak resident set size (VmHWM of /proc/self/status), in bytes.
-func PeakRSS() (int64, error) {
-	raw, err := os.ReadFile("/proc/self/status")
+func PeakRSS() (int64, error) { return vmHWM("/proc/self/status") }
+
+// vmHWM reads the VmHWM line of a /proc/<pid>/status file, in bytes.
+func vmHWM(path string) (int64, error) {
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
@@ -588,7 +693,7 @@ func PeakRSS() (int64, error) {
 			return kb << 10, nil
 		}
 	}
-	return 0, errors.New("no VmHWM in /proc/self/status")
+	return 0, fmt.Errorf("no VmHWM in %s", path)
 }
 
 type apiClient struct {
@@ -629,6 +734,18 @@ func (c *apiClient) do(ctx context.Context, want int, path, key string, body, ou
 // Markdown writes f as the README's figures table.
 func (f Figures) Markdown(w io.Writer) error {
 	ms := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
+	mib := func(b int64) string { return fmt.Sprintf("%d MiB", b>>20) }
+	rss := [][2]string{
+		{"worker peak RSS (VmHWM of the one process: Temporal, worker, API, sink, baseline)", mib(f.PeakRSS)},
+		{"worker peak RSS (own process)", "– (the worker ran in the bench process)"},
+	}
+	if f.WorkerPeakRSS > 0 {
+		rss = [][2]string{
+			{"worker peak RSS (own process)", mib(f.WorkerPeakRSS)},
+			{"bench process peak RSS (VmHWM: Temporal, API, sink, baseline; the worker apart)", mib(f.PeakRSS)},
+		}
+	}
+	in, ack := f.Ingest, f.Acks
 	rows := [][2]string{
 		{"tenants × contacts (notices)", fmt.Sprintf("%d × %d (%d)", f.Tenants, f.Contacts/max(f.Tenants, 1), f.Notices)},
 		{"import tenants + contacts", ms(f.Import)},
@@ -637,8 +754,15 @@ func (f Figures) Markdown(w io.Writer) error {
 		{"second approval → last notice accepted", ms(f.ToLast)},
 		{"notices/s", fmt.Sprintf("%.0f", f.NoticesPerSecond)},
 		{"SendGrid requests", strconv.FormatUint(f.SendGridRequests, 10)},
-		{"worker peak RSS (VmHWM of the one process: Temporal, worker, API, sink, baseline)", fmt.Sprintf("%d MiB", f.PeakRSS>>20)},
+		rss[0], rss[1],
 		{"largest workflow history (events)", fmt.Sprintf("%d (of %d runs)", f.LargestHistory, f.Runs)},
+		{fmt.Sprintf("delivery webhook ingest: events posted (signed batches of ≤ %d / %d KiB, %d posters)", IngestBatchSize, IngestBatchBytes>>10, in.Posters),
+			fmt.Sprintf("%d in %d batches, %s", in.Events, in.Batches, ms(in.Elapsed))},
+		{"delivery webhook ingest: events applied/s", fmt.Sprintf("%.0f (each applied once; a batch posted again: %d duplicates, 0 applied)", in.PerSecond, in.Replayed)},
+		{fmt.Sprintf("ack POSTs (loopback, %d concurrent): tenants + repeats", ack.Clients), fmt.Sprintf("%d + %d in %s", ack.Tenants, ack.Repeats, ms(ack.Elapsed))},
+		{"ack POSTs/s", fmt.Sprintf("%.0f", ack.PerSecond)},
+		{"ack POST latency p50 / p99", fmt.Sprintf("%s / %s", ack.P50.Round(10*time.Microsecond), ack.P99.Round(10*time.Microsecond))},
+		{"acknowledgements recorded (once per tenant)", strconv.Itoa(ack.Recorded)},
 		{fmt.Sprintf("baseline: %d senders, pages of %d, one UPDATE per page", BaselineSenders, BaselinePageSize), ms(f.Baseline)},
 		{"baseline SendGrid requests", strconv.FormatUint(f.BaselineRequests, 10)},
 		{"ratio engine / baseline (to last notice)", fmt.Sprintf("%.2f×", f.Ratio)},
