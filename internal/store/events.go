@@ -43,13 +43,14 @@ const ledgerFromEventsSQL = `
 WITH touched AS (
     SELECT DISTINCT incident_id, phase, tenant_id FROM notices WHERE id = ANY ($1) AND phase IS NOT NULL
 ), agg AS (
-    SELECT n.incident_id, n.phase, n.tenant_id,
-           min(n.sent_at) FILTER (WHERE n.status IN ('sent', 'delivered', 'deferred')) AS good,
-           min(n.sent_at) AS first_sent,
-           min(n.status_at) FILTER (WHERE n.status = 'delivered') AS delivered,
-           max(n.status_at) FILTER (WHERE n.status IN ('bounced', 'dropped')) AS bounced
-    FROM notices n JOIN touched t ON t.incident_id = n.incident_id AND t.phase = n.phase AND t.tenant_id = n.tenant_id
-    GROUP BY n.incident_id, n.phase, n.tenant_id
+    -- Per touched tenant-phase, its own notices (by index, whatever the table's size).
+    SELECT t.incident_id, t.phase, t.tenant_id, x.good, x.first_sent, x.delivered, x.bounced
+    FROM touched t CROSS JOIN LATERAL (
+        SELECT min(n.sent_at) FILTER (WHERE n.status IN ('sent', 'delivered', 'deferred')) AS good,
+               min(n.sent_at) AS first_sent,
+               min(n.status_at) FILTER (WHERE n.status = 'delivered') AS delivered,
+               max(n.status_at) FILTER (WHERE n.status IN ('bounced', 'dropped')) AS bounced
+        FROM notices n WHERE n.incident_id = t.incident_id AND n.tenant_id = t.tenant_id AND n.phase = t.phase) x
 ), upd AS (
     UPDATE ledger l SET satisfied_at = a.good, first_sent_at = coalesce(l.first_sent_at, a.first_sent),
            delivered_at = coalesce(l.delivered_at, a.delivered), bounced_at = coalesce(a.bounced, l.bounced_at),
@@ -121,7 +122,7 @@ WITH outcome (event, status, rank) AS (
 )
 SELECT (SELECT count(*) FROM known),
        (SELECT count(*) FROM fresh),
-       (SELECT count(*) FROM moved),
+       (SELECT coalesce(array_agg(id), '{}') FROM moved),
        (SELECT count(*) FROM marked),
        (SELECT coalesce(jsonb_object_agg(event, n), '{}') FROM (SELECT event, count(*) AS n FROM fresh GROUP BY event) t)`
 
@@ -163,36 +164,21 @@ func (s *Store) ApplyDeliveryEvents(ctx context.Context, events []DeliveryEvent)
 	}
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
 		var known int
+		var moved []int64
 		if err := tx.QueryRow(ctx, applyEventsSQL, ids, notices, names, times, messages, reasons).
-			Scan(&known, &res.Applied, &res.Notices, &res.Undeliverable, &res.Events); err != nil {
+			Scan(&known, &res.Applied, &moved, &res.Undeliverable, &res.Events); err != nil {
 			return fmt.Errorf("apply delivery events: %w", err)
 		}
+		res.Notices = len(moved)
 		res.Unknown += len(ids) - known
 		res.Duplicates = known - res.Applied
 		if res.Applied == 0 {
 			return nil
 		}
-		rows, err := tx.Query(ctx, ledgerFromEventsSQL, notices)
-		if err != nil {
-			return fmt.Errorf("ledger from delivery events: %w", err)
-		}
-		for rows.Next() {
-			var inc string
-			var n int
-			if err := rows.Scan(&inc, &n); err != nil {
-				rows.Close()
-				return err
-			}
-			if res.Reopened == nil {
-				res.Reopened = map[string]int{}
-			}
-			res.Reopened[inc] = n
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := reopened(ctx, tx, moved, &res); err != nil {
 			return err
 		}
-		_, err = AppendAudit(ctx, tx, AuditEntry{
+		_, err := AppendAudit(ctx, tx, AuditEntry{
 			Actor:  "sendgrid",
 			Action: "delivery.events_applied",
 			Detail: map[string]any{
@@ -212,6 +198,31 @@ func (s *Store) ApplyDeliveryEvents(ctx context.Context, events []DeliveryEvent)
 		return ApplyResult{}, err
 	}
 	return res, nil
+}
+
+// reopened recomputes the ledger of the tenant-phases whose notices the batch moved
+// (no other can change) and counts, per incident, those left owed.
+func reopened(ctx context.Context, tx pgx.Tx, moved []int64, res *ApplyResult) error {
+	if len(moved) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, ledgerFromEventsSQL, moved)
+	if err != nil {
+		return fmt.Errorf("ledger from delivery events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var inc string
+		var n int
+		if err := rows.Scan(&inc, &n); err != nil {
+			return err
+		}
+		if res.Reopened == nil {
+			res.Reopened = map[string]int{}
+		}
+		res.Reopened[inc] = n
+	}
+	return rows.Err()
 }
 
 // validEventText reports whether s fits a non-empty text column of at most limit characters.

@@ -407,6 +407,20 @@ func TestDeliveryEventsKeepTheLedger(t *testing.T) {
 	require.Zero(t, again.Applied)
 	require.Nil(t, again.Reopened)
 
+	// Events that move no notice (opens, a late processed) are recorded without a write
+	// to the ledger.
+	written := func() (v string) {
+		require.NoError(t, f.s.Pool().QueryRow(f.ctx, `SELECT string_agg(xmin::text, ',' ORDER BY tenant_id) FROM ledger WHERE incident_id = $1`, f.id).Scan(&v))
+		return v
+	}
+	before := written()
+	quiet, err := f.s.ApplyDeliveryEvents(f.ctx, []store.DeliveryEvent{ev("dlv-open", f.noticeOf(1, c["dlv"]).ID, "open", 8),
+		ev("pair2-processed-late", f.noticeOf(1, c["pair2"]).ID, "processed", 8)})
+	require.NoError(t, err)
+	require.Equal(t, 2, quiet.Applied)
+	require.Zero(t, quiet.Notices)
+	require.Equal(t, before, written(), "no ledger row rewritten")
+
 	// The next pass goes to solo's alternate and retries the refused notice, nothing else.
 	out := f.planAll(f.pass(2, 1))
 	require.Equal(t, 2, out.Notices)
