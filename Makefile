@@ -46,5 +46,5 @@ clean: ## Remove build output
 	rm -rf bin artifacts
 
 .PHONY: bench-e2e
-bench-e2e: ## One incident end to end in one process (breachflow bench) and a plain baseline over the same contacts; prints the README's figures table
+bench-e2e: ## One incident end to end (breachflow bench: the worker in its own process), webhook and ack figures, and a plain baseline; prints the README's figures table
 	$(GO) run ./cmd/breachflow bench --tenants $${BREACHFLOW_BENCH_TENANTS:-100000} --contacts-per-tenant $${BREACHFLOW_BENCH_CONTACTS:-3}
