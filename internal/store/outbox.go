@@ -333,7 +333,6 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 			RETURNING p.attempts, p.requested_at, now()`, incidentID, round, page).Scan(&attempts, &left, &now); err != nil {
 			return fmt.Errorf("claim page: %w", err)
 		}
-		leftWaits := left != nil && left.Add(grace).After(now)
 		rows, err := tx.Query(ctx, `
 			SELECT n.id, n.status, n.claimed_at, n.tenant_id, t.name, c.email, c.name, l.deadline, l.removed_at IS NOT NULL,
 			       tok.nonce, n.locale, n.content_hash,
@@ -370,18 +369,17 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 				cancel = append(cancel, r.NoticeID)
 				continue
 			}
-			// When the notice may have gone out already, if at all.
+			// When the notice may have gone out, if at all: the later of the page's left
+			// request and its own lost one. So while the left request's window lasts,
+			// nothing of the page goes out (this attempt's claim would end that doubt).
 			doubt := left
-			if leftWaits {
-				// Nothing of the page goes out before the left request's window ends:
-				// this attempt's claim would end the doubt it casts.
-				if status == "sending" && claimedAt != nil && claimedAt.After(*left) {
-					doubt = claimedAt
+			if status == "sending" {
+				var own time.Time // never recorded: long past
+				if claimedAt != nil {
+					own = *claimedAt
 				}
-			} else if status == "sending" {
-				doubt = claimedAt
-				if doubt == nil {
-					doubt = &time.Time{}
+				if doubt == nil || own.After(*doubt) {
+					doubt = &own
 				}
 			}
 			if doubt != nil {
