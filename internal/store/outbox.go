@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -429,17 +430,11 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 				return fmt.Errorf("notices in doubt: %w", err)
 			}
 			if len(still) < len(resend) {
-				keep := map[int64]bool{}
+				moved := candidate // what is left of it once the still-unsent are taken out
 				for _, id := range still {
-					keep[id] = true
+					delete(moved, id)
 				}
-				kept := cp.Recipients[:0]
-				for _, r := range cp.Recipients {
-					if !candidate[r.NoticeID] || keep[r.NoticeID] {
-						kept = append(kept, r)
-					}
-				}
-				cp.Recipients = kept
+				cp.Recipients = slices.DeleteFunc(cp.Recipients, func(r Recipient) bool { return moved[r.NoticeID] })
 			}
 			cp.Resent = len(still)
 		}
