@@ -34,6 +34,56 @@ type Fields struct {
 	MeasuresProposed string `json:"measures_proposed"`
 	// AdditionalInformation is optional free text shown after the required elements.
 	AdditionalInformation string `json:"additional_information,omitempty"`
+	// WhatsNew says what changed since the previous phase's notice; required for an
+	// update or final phase, empty for the initial one.
+	WhatsNew string `json:"whats_new,omitempty"`
+	// NotYetKnown names the elements (from UnknowableElements) this phase cannot state
+	// yet; each is left empty and the notice says it will follow (Art. 33(4)).
+	NotYetKnown []string `json:"not_yet_known,omitempty"`
+}
+
+// Phase kinds: an incident's notices are an initial notice, updates and a final one.
+const (
+	// PhaseInitial is the first notice of an incident.
+	PhaseInitial = "initial"
+	// PhaseUpdate is an intermediate notice with what was learned since.
+	PhaseUpdate = "update"
+	// PhaseFinal is the last notice; it states every element.
+	PhaseFinal = "final"
+)
+
+// Phase names which notice of the incident a draft is.
+type Phase struct {
+	// Number is 1 for the initial notice, then 2, 3, … for each later one.
+	Number int `json:"number"`
+	// Kind is PhaseInitial (number 1 only), PhaseUpdate or PhaseFinal.
+	Kind string `json:"kind"`
+}
+
+// Translation is the free text of a notice in one locale other than English; the
+// English text is Fields itself. Numbers, times, the reference and the contact point
+// are not translated.
+type Translation struct {
+	Title                 string   `json:"title"`
+	Nature                string   `json:"nature"`
+	DataCategories        []string `json:"data_categories,omitempty"`
+	DataSubjectCategories []string `json:"data_subject_categories,omitempty"`
+	LikelyConsequences    string   `json:"likely_consequences,omitempty"`
+	MeasuresTaken         string   `json:"measures_taken,omitempty"`
+	MeasuresProposed      string   `json:"measures_proposed,omitempty"`
+	AdditionalInformation string   `json:"additional_information,omitempty"`
+	WhatsNew              string   `json:"whats_new,omitempty"`
+}
+
+// Sender is who the notice comes from, as the controller reads it.
+type Sender struct {
+	// Organisation is the processor's name, e.g. "Example Cloud GmbH".
+	Organisation string `json:"organisation"`
+	// Signature closes the notice, e.g. "Security and Privacy Team"; empty keeps each
+	// locale's default closing.
+	Signature string `json:"signature,omitempty"`
+	// ReplyTo is the address replies go to; empty sends them to the From address.
+	ReplyTo string `json:"reply_to,omitempty"`
 }
 
 // ContactPoint is the person or office a controller can ask for more information.
@@ -63,10 +113,20 @@ func (c ContactPoint) String() string {
 	return out
 }
 
-// Draft is a notice awaiting approval: its fields and any per-locale template overrides.
+// Draft is a notice awaiting approval: its phase, its fields, their translations, who
+// sends it and any per-locale template overrides.
 type Draft struct {
-	// Fields are the facts the notice states.
+	// Phase is which notice of the incident this is; the zero value reads as the initial one.
+	Phase Phase `json:"phase"`
+	// Fields are the facts the notice states, in English.
 	Fields Fields `json:"fields"`
+	// Translations gives the free text per supported locale other than "en".
+	Translations map[string]Translation `json:"translations,omitempty"`
+	// EnglishFallback lists the locales whose recipients may read the English free text
+	// inside their own locale's template, by explicit choice, for want of a translation.
+	EnglishFallback []string `json:"english_fallback,omitempty"`
+	// Sender is who the notice comes from.
+	Sender Sender `json:"sender"`
 	// Templates overrides the default templates, keyed by a supported locale code ("en", "it", …).
 	Templates map[string]Template `json:"templates,omitempty"`
 }

@@ -51,6 +51,19 @@ type Recipient struct {
 	Deadline time.Time `json:"deadline"`
 	// Locale is the tenant's locale, e.g. "it-IT".
 	Locale string `json:"locale"`
+	// Facts are why this tenant is affected; the notice shows them in its own section.
+	Facts TenantFacts `json:"facts"`
+}
+
+// TenantFacts are the facts that made one tenant affected: the scope criteria its
+// services, connectors and data regions matched, and, where an impact file gave them,
+// its own approximate numbers of data subjects and records (0: not given).
+type TenantFacts struct {
+	Services     []string `json:"services,omitempty"`
+	Connectors   []string `json:"connectors,omitempty"`
+	DataRegions  []string `json:"data_regions,omitempty"`
+	DataSubjects int64    `json:"data_subjects,omitempty"`
+	Records      int64    `json:"records,omitempty"`
 }
 
 // Validate checks the recipient's name and acknowledgement link.
