@@ -104,17 +104,6 @@ func (a *Activities) SaveDraft(ctx context.Context, in DraftActivityInput) (stri
 	return hash, classify(a.Store.SaveDraft(ctx, in.IncidentID, canonical, hash, in.Actor))
 }
 
-// ProposeDraft validates a draft and keeps it under its content hash, for the draft
-// update to select. It runs outside workflows (API, tests), so the draft never enters a
-// workflow history.
-func ProposeDraft(ctx context.Context, st *store.Store, incidentID string, raw []byte, actor string) (string, error) {
-	canonical, hash, err := canonicalDraft(raw)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", store.ErrInvalidInput, err)
-	}
-	return hash, st.PutDraft(ctx, incidentID, canonical, hash, actor)
-}
-
 // canonicalDraft validates raw and returns its canonical encoding and content hash.
 func canonicalDraft(raw []byte) ([]byte, string, error) {
 	d, err := ParseDraft(raw)
@@ -147,6 +136,9 @@ type ApproveActivityInput struct {
 // Approve records an approval and returns the number of distinct approvers of the hash
 // for the scope version.
 func (a *Activities) Approve(ctx context.Context, in ApproveActivityInput) (int, error) {
+	if err := a.untranslated(ctx, in.IncidentID, in.ContentHash); err != nil {
+		return 0, err
+	}
 	n, err := a.Store.Approve(ctx, in.IncidentID, in.ContentHash, in.ScopeVersion, in.Actor)
 	return n, classify(err)
 }
@@ -320,6 +312,9 @@ type LedgerSummary struct {
 	NextReminderAt *time.Time `json:"next_reminder_at,omitempty"`
 	// PlannablePhases are the phases with tenants owed and released.
 	PlannablePhases []int `json:"plannable_phases,omitempty"`
+	// FinalDelivered: the latest phase is the final notice and every tenant in scope has
+	// been notified of it.
+	FinalDelivered bool `json:"final_delivered,omitempty"`
 }
 
 // Ledger summarises the incident's ledger over every phase.
@@ -346,6 +341,10 @@ func (a *Activities) Ledger(ctx context.Context, in LedgerInput) (LedgerSummary,
 		if out.LastError == "" {
 			out.LastError = p.LastError
 		}
+	}
+	if n := len(st.Phases); n > 0 {
+		last := st.Phases[n-1]
+		out.FinalDelivered = last.Kind == store.PhaseFinal && last.Tenants > 0 && last.Owed == 0
 	}
 	return out, nil
 }

@@ -70,7 +70,6 @@ type SendPageResult struct {
 var subjectPrefix = map[string]string{
 	store.RoundReminder:   "[Reminder] ",
 	store.RoundEscalation: "[Reminder] ",
-	store.RoundFollowup:   "[Update] ",
 }
 
 // ErrTypeInDoubt is a page with notices in doubt: a retry after the grace window
@@ -187,14 +186,14 @@ func (a *Activities) sendClaimed(ctx context.Context, in SendPageInput, cp store
 	}
 	base := strings.TrimRight(a.PublicURL, "/")
 	for _, batch := range distinctBatches(cp.Recipients) {
-		page := mail.Page{Subject: subjectPrefix[cp.Kind] + rendered.Subject, Text: rendered.Text, HTML: rendered.HTML}
+		page := mail.Page{Subject: subjectPrefix[cp.Kind] + rendered.Subject, Text: rendered.Text, HTML: rendered.HTML, ReplyTo: rendered.ReplyTo}
 		ids := make([]int64, len(batch))
 		for i, r := range batch {
 			ids[i] = r.NoticeID
 			page.Personalizations = append(page.Personalizations, mail.Personalization{
 				To: r.Email, ToName: r.Name,
 				Substitutions: notice.Substitutions(notice.Recipient{TenantName: r.TenantName, AckURL: base + "/ack/" + r.Token,
-					Deadline: r.Deadline, Locale: cp.Locale}),
+					Deadline: r.Deadline, Locale: cp.Locale, Facts: r.Facts}),
 				Args: mail.CustomArgs{NoticeID: strconv.FormatInt(r.NoticeID, 10), IncidentID: in.IncidentID, Round: in.Round},
 			})
 		}
@@ -296,12 +295,18 @@ func (a *Activities) retrying(ctx context.Context, progress SendPageResult, writ
 // content never changes under its hash, so a page need not re-read and re-render it.
 type renderCache struct {
 	mu sync.Mutex
-	m  map[string]notice.Rendered
+	m  map[string]renderedNotice
+}
+
+// renderedNotice is one locale's rendering of a notice and where replies to it go.
+type renderedNotice struct {
+	notice.Rendered
+	ReplyTo string
 }
 
 const renderCacheMax = 256
 
-func (a *Activities) render(ctx context.Context, incidentID, hash, locale string) (notice.Rendered, error) {
+func (a *Activities) render(ctx context.Context, incidentID, hash, locale string) (renderedNotice, error) {
 	key := incidentID + "/" + hash + "/" + locale
 	a.cache.mu.Lock()
 	r, ok := a.cache.m[key]
@@ -320,12 +325,13 @@ func (a *Activities) render(ctx context.Context, incidentID, hash, locale string
 	if h := notice.ContentHash(d); h != hash {
 		return r, temporal.NewNonRetryableApplicationError("stored notice does not match its content hash "+hash, ErrTypeInvalidInput, nil)
 	}
-	if r, err = notice.Render(d, locale); err != nil {
+	if r.Rendered, err = notice.Render(d, locale); err != nil {
 		return r, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, err)
 	}
+	r.ReplyTo = d.Sender.ReplyTo
 	a.cache.mu.Lock()
 	if a.cache.m == nil || len(a.cache.m) >= renderCacheMax {
-		a.cache.m = map[string]notice.Rendered{}
+		a.cache.m = map[string]renderedNotice{}
 	}
 	a.cache.m[key] = r
 	a.cache.mu.Unlock()
@@ -377,3 +383,4 @@ func distinctBatches(rs []store.Recipient) [][]store.Recipient {
 	}
 	return batches
 }
+

@@ -151,6 +151,21 @@ func (w *incident) validateDraft(_ workflow.Context, in DraftInput) error {
 	if !hashRe.MatchString(in.ContentHash) {
 		return errors.New("content_hash: want the 64-hex-digit hash of a proposed draft")
 	}
+	if approved := w.approvedPhase(); in.Phase > 1 && in.Phase > approved {
+		// The next phase's notice: drafted once the one before it was approved.
+		switch {
+		case in.Phase != approved+1:
+			return fmt.Errorf("phase %d: the next phase is %d", in.Phase, approved+1)
+		case w.s.FinalApproved:
+			return fmt.Errorf("phase %d was the final notice; no phase follows it", approved)
+		case w.s.Partner.Status == PartnerChangesRequested:
+			return errors.New("the partner asked for changes to the current phase's notice: change that draft first")
+		}
+		return w.inStage(liveStages...)
+	}
+	if in.Phase > 0 && in.Phase < w.draftPhase() {
+		return fmt.Errorf("phase %d: the current draft is for phase %d", in.Phase, w.draftPhase())
+	}
 	if w.s.Ledger.Unreleased > 0 && w.inStage(StagePartnerReview, StageNotifying, StageTracking) == nil {
 		// Tenants still wait for an approved notice (after the partner asked for changes,
 		// say) while others are being sent theirs: what is released keeps its hash.
@@ -169,8 +184,23 @@ func (w *incident) onDraft(ctx workflow.Context, in DraftInput) (*Status, error)
 		if hash != w.s.ContentHash {
 			w.s.ContentHash, w.s.Approved, w.s.Approvers = hash, false, []string{}
 		}
+		if in.Phase > 0 {
+			w.s.DraftPhase, w.s.DraftFinal = in.Phase, in.Final
+		}
 		return nil
 	})
+}
+
+// draftPhase is the phase the current draft is for.
+func (w *incident) draftPhase() int { return max(w.s.DraftPhase, 1) }
+
+// approvedPhase is the latest phase approved; an incident from before phases had their
+// own drafts counts every phase it released as approved.
+func (w *incident) approvedPhase() int {
+	if w.s.ApprovedPhase == 0 && w.s.Ledger.Released > 0 {
+		return w.s.Ledger.Phases
+	}
+	return w.s.ApprovedPhase
 }
 
 func (w *incident) validateApprove(_ workflow.Context, in ApproveInput) error {
@@ -212,6 +242,18 @@ func (w *incident) onApprove(ctx workflow.Context, in ApproveInput) (*Status, er
 		s.Approved = n >= 2
 		if !s.Approved {
 			return nil
+		}
+		if p := w.draftPhase(); p > w.approvedPhase() {
+			if p > 1 {
+				// Every tenant in scope is owed the new phase from its approval.
+				var phase int
+				if err := workflow.ExecuteActivity(w.bulk(ctx), acts.OpenDraftPhase, activities.OpenDraftPhaseInput{
+					IncidentID: w.in.IncidentID, ContentHash: s.ContentHash, Actor: in.Actor}).Get(ctx, &phase); err != nil {
+					return err
+				}
+				s.Phases = phase
+			}
+			s.ApprovedPhase, s.FinalApproved = p, s.DraftFinal
 		}
 		return w.release(ctx, s.ContentHash, s.Scope.Version)
 	})
@@ -350,8 +392,8 @@ func (w *incident) validateClose(_ workflow.Context, in CloseInput) error {
 	}
 	l := w.s.Ledger
 	allAcked := l.Tenants > 0 && l.Acknowledged >= l.Tenants
-	if strings.TrimSpace(in.Reason) == "" && !allAcked {
-		return errors.New("reason: required while tenants have not all acknowledged")
+	if strings.TrimSpace(in.Reason) == "" && !allAcked && !l.FinalDelivered {
+		return errors.New("reason: required until every tenant has acknowledged or has been sent the final notice")
 	}
 	return checkText("reason", in.Reason, false)
 }
@@ -359,8 +401,12 @@ func (w *incident) validateClose(_ workflow.Context, in CloseInput) error {
 func (w *incident) onClose(ctx workflow.Context, in CloseInput) (*Status, error) {
 	return w.locked(ctx, func() error { return w.validateClose(ctx, in) }, func() error {
 		reason := in.Reason
-		if reason == "" {
+		switch {
+		case reason != "":
+		case w.s.Ledger.Tenants > 0 && w.s.Ledger.Acknowledged >= w.s.Ledger.Tenants:
 			reason = "all tenants acknowledged"
+		default:
+			reason = "final notice sent to every tenant in scope"
 		}
 		return w.close(ctx, reason, in.Actor)
 	})

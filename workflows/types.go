@@ -201,9 +201,16 @@ type Status struct {
 	Passes       []PassResult             `json:"passes"` // the latest passes, at most maxPassesKept
 	NextPass     int                      `json:"next_pass"`
 	Phases       int                      `json:"phases"`
-	Alerts       []string                 `json:"alerts"` // the latest alert kinds, at most maxAlertsKept
-	LastError    string                   `json:"last_error,omitempty"`
-	CloseReason  string                   `json:"close_reason,omitempty"`
+	// DraftPhase is the phase the current draft is for (0 reads as 1), DraftFinal says it
+	// is the final notice; ApprovedPhase is the latest phase approved and FinalApproved
+	// says that phase was the final notice: no phase follows it.
+	DraftPhase    int      `json:"draft_phase,omitempty"`
+	DraftFinal    bool     `json:"draft_final,omitempty"`
+	ApprovedPhase int      `json:"approved_phase,omitempty"`
+	FinalApproved bool     `json:"final_approved,omitempty"`
+	Alerts        []string `json:"alerts"` // the latest alert kinds, at most maxAlertsKept
+	LastError     string   `json:"last_error,omitempty"`
+	CloseReason   string   `json:"close_reason,omitempty"`
 }
 
 // AssessInput is the reportability decision.
@@ -223,6 +230,10 @@ type ScopeInput struct {
 type DraftInput struct {
 	ContentHash string `json:"content_hash"`
 	Actor       string `json:"actor"`
+	// Phase is the phase the draft is for (0 reads as the current one); Final says it is
+	// the final notice.
+	Phase int  `json:"phase,omitempty"`
+	Final bool `json:"final,omitempty"`
 }
 
 // ApproveInput approves the draft with ContentHash for the current scope version.
@@ -245,7 +256,9 @@ type OverrideInput struct {
 	Actor         string `json:"actor"`
 }
 
-// FollowupInput opens an update phase: the current notice, owed again to every tenant in scope.
+// FollowupInput opens an update phase carrying the current notice unchanged. It is kept
+// for incidents that used it before each phase had its own draft: a follow-up is now a
+// draft for the next phase (DraftInput with Phase), approved like any other.
 type FollowupInput struct {
 	Actor string `json:"actor"`
 }

@@ -321,14 +321,30 @@ func (a *app) incidentCmd() *cobra.Command {
 	}
 	override.Flags().StringVar(&justification, "justification", "", "why (kept in the audit log)")
 
+	var followupFile string
+	var final bool
 	followup := &cobra.Command{
-		Use:   "followup ID",
-		Short: "Open an update phase: the current notice, marked as an update, owed again to every tenant in scope",
+		Use:   "followup ID -f FILE [--final]",
+		Short: "Propose the next notice phase (an update, or with --final the final notice); two approvals send it to every tenant in scope",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd, http.MethodPost, "/v1/incidents/"+url.PathEscape(args[0])+"/followup", nil, map[string]any{}, status)
+			if followupFile == "" {
+				return client.Errorf("invalid", "file", "-f FILE: required: the next phase's notice draft, with whats_new (see examples/update.yaml)")
+			}
+			raw, err := readDoc(followupFile, cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			kind := "update"
+			if final {
+				kind = "final"
+			}
+			return call(cmd, http.MethodPost, "/v1/incidents/"+url.PathEscape(args[0])+"/followup", nil,
+				map[string]any{"kind": kind, "notice": json.RawMessage(raw)}, status)
 		},
 	}
+	followup.Flags().StringVarP(&followupFile, "file", "f", "", "the next phase's notice draft (YAML or JSON)")
+	followup.Flags().BoolVar(&final, "final", false, "the final notice: every element stated, nothing left to follow")
 
 	var reason string
 	closeCmd := &cobra.Command{
@@ -383,7 +399,8 @@ func (a *app) incidentCmd() *cobra.Command {
 	tenants.Flags().IntVar(&tenantsPhase, "phase", 1, "notice phase (1 is the initial notice)")
 	tenants.Flags().IntVar(&tenantsLimit, "limit", 100, "how many")
 
-	cmd.AddCommand(declare, list, show, a.watchCmd(), assess, scope, draft, approve, override, followup, retry, tenants, a.incidentEvidenceCmd(), closeCmd)
+	cmd.AddCommand(declare, list, show, a.watchCmd(), assess, scope, draft, approve, override, followup, retry, tenants,
+		a.incidentEvidenceCmd(), closeCmd, a.previewCmd(), a.impactCmd())
 	return cmd
 }
 

@@ -107,7 +107,7 @@ func (a *app) workerCmd() *cobra.Command {
 
 func (a *app) activities(ctx context.Context, st *store.Store) (*activities.Activities, error) {
 	sender, err := mail.NewSender(mail.Config{APIKey: a.cfg.SendGridAPIKey, BaseURL: a.cfg.SendGridAPIURL,
-		FromEmail: a.cfg.MailFrom, FromName: "Security Notices", Timeout: a.cfg.SendGridTimeout}, a.log.Named("mail"))
+		FromEmail: a.cfg.MailFrom, FromName: a.cfg.SenderOrg, Timeout: a.cfg.SendGridTimeout}, a.log.Named("mail"))
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func (a *app) withConsole(st *store.Store, srv *api.Server, sinkURL string) (htt
 	for _, k := range keys {
 		c.Keys = append(c.Keys, console.SessionKey{ID: k.ID, Secret: k.Secret})
 	}
-	srv.PublicURL, srv.URLHosts, srv.ClientHeader = a.cfg.PublicURL, a.cfg.URLHosts(), a.cfg.TrustedProxy
+	srv.PublicURL, srv.URLHosts, srv.ClientHeader, srv.Sender = a.cfg.PublicURL, a.cfg.URLHosts(), a.cfg.TrustedProxy, a.cfg.Sender()
 	mux := http.NewServeMux()
 	mux.Handle("/console/", c.Handler())
 	mux.Handle("/", srv.Handler())

@@ -27,7 +27,13 @@ func (s *Server) Declare(ctx context.Context, k store.APIKey, key string, d stor
 		return store.Incident{}, false, err
 	}
 	if len(d.Notice) > 0 {
-		if err := s.checkDraft(d.Notice); err != nil {
+		// The declared notice takes the declaration's facts and the configured sender.
+		nd, err := activities.PrepareDraft(d.Notice, activities.Declared{Title: d.Title, AwareAt: d.AwareAt.UTC().Truncate(time.Microsecond),
+			DataCategories: d.DataCategories}, notice.Phase{}, store.PhaseState{}, s.draftOptions(false, ""))
+		if err != nil {
+			return store.Incident{}, false, err
+		}
+		if d.Notice, err = json.Marshal(nd); err != nil {
 			return store.Incident{}, false, err
 		}
 	}
@@ -39,16 +45,11 @@ func (s *Server) Declare(ctx context.Context, k store.APIKey, key string, d stor
 	return inc, created, s.startIncident(ctx, inc)
 }
 
-// checkDraft validates a notice draft, its links included.
-func (s *Server) checkDraft(raw json.RawMessage) error {
-	d, err := activities.ParseDraft(raw)
-	if err == nil {
-		err = notice.CheckLinks(d, s.linkHosts())
-	}
-	if err != nil {
-		return &store.FieldError{Field: "notice", Message: err.Error()}
-	}
-	return nil
+// draftOptions are how drafts are completed here: the configured sender, links only to
+// the allowed hosts, and for a follow-up the next phase of kind.
+func (s *Server) draftOptions(next bool, kind string) activities.DraftOptions {
+	return activities.DraftOptions{NextPhase: next, Kind: kind, Sender: s.Sender,
+		Check: func(d notice.Draft) error { return notice.CheckLinks(d, s.linkHosts()) }}
 }
 
 // linkHosts are the hosts a custom template may link to: the configured ones and the
@@ -92,9 +93,6 @@ func (s *Server) Do(ctx context.Context, k store.APIKey, id string, in any) (wor
 	case workflows.OverrideInput:
 		v.Actor = actor
 		in, name, action = v, workflows.UpdateOverride, authz.IncidentOverride
-	case workflows.FollowupInput:
-		v.Actor = actor
-		in, name, action = v, workflows.UpdateFollowup, authz.IncidentFollowup
 	case workflows.RetryInput:
 		v.Actor = actor
 		in, name, action = v, workflows.UpdateRetry, authz.IncidentRetry
@@ -124,22 +122,46 @@ func (s *Server) update(ctx context.Context, id, name string, arg any) (workflow
 }
 
 // ProposeDraft checks a notice draft by k, keeps it and makes it the incident's current
-// draft.
+// draft, for the current phase.
 func (s *Server) ProposeDraft(ctx context.Context, k store.APIKey, id string, raw json.RawMessage) (workflows.Status, error) {
-	if err := authz.Check(k.Roles, authz.IncidentDraft); err != nil {
+	return s.propose(ctx, k, id, raw, false, "", authz.IncidentDraft)
+}
+
+// ProposeFollowup checks k's draft of the incident's next notice phase (kind
+// notice.PhaseUpdate or notice.PhaseFinal), keeps it and makes it the current draft; it
+// is sent once two people approve it.
+func (s *Server) ProposeFollowup(ctx context.Context, k store.APIKey, id, kind string, raw json.RawMessage) (workflows.Status, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return workflows.Status{}, &store.FieldError{Field: "notice", Message: "required: a follow-up is the next phase's notice draft (what is new, and every element known so far)"}
+	}
+	return s.propose(ctx, k, id, raw, true, kind, authz.IncidentFollowup)
+}
+
+func (s *Server) propose(ctx context.Context, k store.APIKey, id string, raw json.RawMessage, next bool, kind string, action authz.Action) (workflows.Status, error) {
+	if err := authz.Check(k.Roles, action); err != nil {
 		return workflows.Status{}, err
 	}
 	if _, err := s.incident(ctx, id); err != nil {
 		return workflows.Status{}, err
 	}
-	if err := s.checkDraft(raw); err != nil {
+	p, err := activities.ProposeDraft(ctx, s.Store, id, raw, k.Actor(), s.draftOptions(next, kind))
+	if err != nil {
 		return workflows.Status{}, err
 	}
-	hash, err := activities.ProposeDraft(ctx, s.Store, id, raw, k.Actor())
-	if err != nil {
-		return workflows.Status{}, &store.FieldError{Field: "notice", Message: err.Error()}
+	return s.update(ctx, id, workflows.UpdateDraft, workflows.DraftInput{ContentHash: p.Hash, Actor: k.Actor(),
+		Phase: p.Phase.Number, Final: p.Phase.Kind == notice.PhaseFinal})
+}
+
+// ImportImpact records, for k, each listed tenant's own approximate numbers of data
+// subjects and records; every tenant must exist, or nothing is recorded.
+func (s *Server) ImportImpact(ctx context.Context, k store.APIKey, id string, rows []store.Impact) (int, error) {
+	if err := authz.Check(k.Roles, authz.IncidentDraft); err != nil {
+		return 0, err
 	}
-	return s.update(ctx, id, workflows.UpdateDraft, workflows.DraftInput{ContentHash: hash, Actor: k.Actor()})
+	if _, err := s.incident(ctx, id); err != nil {
+		return 0, err
+	}
+	return s.Store.ImportImpact(ctx, id, rows, k.Actor())
 }
 
 // ErrOtherPartner is returned when a partner key touches another partner's review.

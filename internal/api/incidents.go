@@ -55,13 +55,14 @@ func (s *Server) apiRoutes() []route {
 		{"POST", "/v1/incidents/{id}/assessment", "Record the reportability decision", authz.IncidentAssess, assessBody{}, s.assess},
 		{"POST", "/v1/incidents/{id}/scope", "Set or revise the scope criteria", authz.IncidentScope, store.ScopeCriteria{}, s.scope},
 		{"POST", "/v1/incidents/{id}/draft", "Propose the notice draft", authz.IncidentDraft, json.RawMessage(nil), s.draft},
-		{"GET", "/v1/incidents/{id}/notice", "The current draft as each locale renders it (subject, text, HTML), with the changes since the previous draft", authz.IncidentRead, nil, s.noticePreview},
+		{"GET", "/v1/incidents/{id}/notice", "The current draft as each locale renders it (subject, text, HTML), with the changes since the previous draft, untranslated locales, tenants with no deliverable contact, and (?tenant=) the notice exactly as one tenant would receive it", authz.IncidentRead, nil, s.noticePreview},
 		{"POST", "/v1/incidents/{id}/approval", "Approve the draft's content hash", authz.IncidentApprove, approveBody{}, s.approve},
 		{"POST", "/v1/incidents/{id}/override", "Release the partner gate with a justification", authz.IncidentOverride, overrideBody{}, s.override},
 		{"GET", "/v1/incidents/{id}/scope/versions", "Every scope version with its counts", authz.IncidentRead, nil, s.scopeVersions},
 		{"GET", "/v1/incidents/{id}/scope/diff", "Tenants added and removed between two scope versions (?from=&to=&limit=)", authz.IncidentRead, nil, s.scopeDiff},
 		{"GET", "/v1/incidents/{id}/tenants", "The ledger, one line per tenant (?phase=&open=true&limit=)", authz.IncidentRead, nil, s.tenantLedger},
-		{"POST", "/v1/incidents/{id}/followup", "Open an update phase: the current notice, owed again to every tenant in scope", authz.IncidentFollowup, struct{}{}, s.followup},
+		{"POST", "/v1/incidents/{id}/followup", "Propose the next notice phase: an update or the final notice, with what is new; two approvals send it to every tenant in scope", authz.IncidentFollowup, followupBody{}, s.followup},
+		{"POST", "/v1/incidents/{id}/impact", "Import per-tenant impact (approximate data subjects and records), shown in each tenant's notice", authz.IncidentDraft, impactBody{}, s.importImpact},
 		{"POST", "/v1/incidents/{id}/retry", "Send now what the ledger says is still owed", authz.IncidentRetry, struct{}{}, s.retry},
 		{"POST", "/v1/incidents/{id}/close", "Close the incident", authz.IncidentClose, closeBody{}, s.closeIncident},
 		{"GET", "/v1/partner/reviews", "The caller's pending partner reviews", authz.PartnerRead, nil, s.partnerReviews},
@@ -307,13 +308,40 @@ func (s *Server) override(w http.ResponseWriter, r *http.Request) {
 	s.do(w, r, workflows.OverrideInput{Justification: in.Justification})
 }
 
+// followupBody is the next notice phase: its kind and its draft.
+type followupBody struct {
+	// Kind is "update" (the default) or "final".
+	Kind   string          `json:"kind,omitempty"`
+	Notice json.RawMessage `json:"notice"`
+}
+
 func (s *Server) followup(w http.ResponseWriter, r *http.Request) {
-	var in struct{}
+	var in followupBody
 	if err := decode(w, r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.do(w, r, workflows.FollowupInput{})
+	st, err := s.ProposeFollowup(r.Context(), caller(r), r.PathValue("id"), in.Kind, in.Notice)
+	s.answerStatus(w, r, st, err)
+}
+
+// impactBody is a per-tenant impact import.
+type impactBody struct {
+	Tenants []store.Impact `json:"tenants"`
+}
+
+func (s *Server) importImpact(w http.ResponseWriter, r *http.Request) {
+	var in impactBody
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	n, err := s.ImportImpact(r.Context(), caller(r), r.PathValue("id"), in.Tenants)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"tenants": n})
 }
 
 func (s *Server) retry(w http.ResponseWriter, r *http.Request) {

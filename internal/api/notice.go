@@ -38,6 +38,31 @@ type NoticePreview struct {
 	// Diff gathers every locale's changes since PreviousHash, each locale's lines under
 	// an "== locale ==" line; nil when there is no previous draft.
 	Diff *NoticeDiff `json:"diff"`
+	// Phase is the notice phase the draft is for; Sender is who it comes from.
+	Phase  notice.Phase  `json:"phase"`
+	Sender notice.Sender `json:"sender"`
+	// Untranslated lists the locales with neither their own text nor an explicit English
+	// fallback: approval is refused until there are none. EnglishFallback lists the
+	// locales that read the English text by choice.
+	Untranslated    []string `json:"untranslated"`
+	EnglishFallback []string `json:"english_fallback"`
+	// Reach counts the current scope's tenants with no deliverable contact: they cannot be
+	// told whatever is approved.
+	Reach *store.Reach `json:"reach,omitempty"`
+	// Tenant is the notice exactly as one chosen tenant would receive it (?tenant=).
+	Tenant *TenantPreview `json:"tenant,omitempty"`
+}
+
+// TenantPreview is a draft rendered for one tenant: in its locale, with its facts.
+type TenantPreview struct {
+	TenantID string             `json:"tenant_id"`
+	Name     string             `json:"name"`
+	InScope  bool               `json:"in_scope"`
+	Deadline *time.Time         `json:"deadline,omitempty"`
+	Facts    notice.TenantFacts `json:"facts"`
+	// Notice is the subject, text and HTML it would receive; the acknowledgement link
+	// is the sample's (each contact's own secret link goes there).
+	Notice NoticeLocale `json:"notice"`
 }
 
 // SampleRecipient is the recipient a preview is rendered for.
@@ -49,6 +74,9 @@ type SampleRecipient struct {
 	// Deadline shows where each tenant's deadline goes (the incident's awareness time
 	// plus 72 hours).
 	Deadline time.Time `json:"deadline"`
+	// Facts show where each tenant's own facts go: the values of its services,
+	// connectors and data regions the scope names, and its numbers from an impact file.
+	Facts notice.TenantFacts `json:"facts"`
 	// Note says so for a person.
 	Note string `json:"note"`
 }
@@ -115,7 +143,7 @@ var contentHashRe = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // NoticePreview renders for k the incident's draft with hash (the current draft when
 // hash is empty) in every locale, with the changes since the draft it replaced: the audit
 // log's notice.drafted record, or for a hash never made current the current draft.
-func (s *Server) NoticePreview(ctx context.Context, k store.APIKey, id, hash string) (NoticePreview, error) {
+func (s *Server) NoticePreview(ctx context.Context, k store.APIKey, id, hash, tenant string) (NoticePreview, error) {
 	if err := authz.Check(k.Roles, authz.IncidentRead); err != nil {
 		return NoticePreview{}, err
 	}
@@ -147,7 +175,63 @@ func (s *Server) NoticePreview(ctx context.Context, k store.APIKey, id, hash str
 			return NoticePreview{}, err
 		}
 	}
-	return s.compare(ctx, inc, hash, prev)
+	p, err := s.compare(ctx, inc, hash, prev)
+	if err != nil {
+		return p, err
+	}
+	reach, err := s.Store.ScopeReach(ctx, inc.ID)
+	if err != nil {
+		return p, err
+	}
+	p.Reach = &reach
+	if tenant == "" {
+		return p, nil
+	}
+	t, err := s.Store.PreviewTenant(ctx, inc.ID, tenant)
+	if errors.Is(err, store.ErrUnknownTenant) {
+		return p, &store.FieldError{Field: "tenant", Message: "no tenant " + strconv.Quote(tenant)}
+	}
+	if err != nil {
+		return p, err
+	}
+	tp := &TenantPreview{TenantID: t.TenantID, Name: t.Name, InScope: t.InScope, Facts: t.Facts}
+	deadline := p.SampleRecipient.Deadline
+	if t.InScope {
+		tp.Deadline, deadline = &t.Deadline, t.Deadline
+	}
+	d, err := s.parseStored(ctx, inc.ID, hash)
+	if err != nil {
+		return p, err
+	}
+	tp.Notice = renderLocale(d, notice.Recipient{TenantName: t.Name, AckURL: sampleAckURL, Deadline: deadline, Locale: t.Locale, Facts: t.Facts})
+	p.Tenant = tp
+	return p, nil
+}
+
+// parseStored reads and checks the stored draft with hash as the send path does.
+func (s *Server) parseStored(ctx context.Context, incidentID, hash string) (notice.Draft, error) {
+	raw, err := s.Store.GetDraft(ctx, incidentID, hash)
+	if err != nil {
+		return notice.Draft{}, err
+	}
+	d, err := activities.ParseDraft(raw)
+	if err == nil && notice.ContentHash(d) != hash {
+		err = errors.New("the stored draft does not match its content hash")
+	}
+	return d, err
+}
+
+// renderLocale renders d for r in r's locale as r will read it.
+func renderLocale(d notice.Draft, r notice.Recipient) NoticeLocale {
+	loc := notice.NormalizeLocale(r.Locale)
+	nl := NoticeLocale{Locale: loc, Custom: customParts(d, loc)}
+	out, err := notice.RenderFor(d, r)
+	if err != nil {
+		nl.Error = err.Error()
+	} else {
+		nl.Subject, nl.Text, nl.HTML, nl.URLs = out.Subject, out.Text, out.HTML, htmlURLs(out.HTML)
+	}
+	return nl
 }
 
 // ReviewNotice renders for k's partner team the draft under review id in every locale,
@@ -176,14 +260,22 @@ func (s *Server) ReviewNotice(ctx context.Context, k store.APIKey, id int64) (No
 
 func (s *Server) compare(ctx context.Context, inc store.Incident, hash, prev string) (NoticePreview, error) {
 	sample := SampleRecipient{TenantName: sampleTenantName, AckURL: sampleAckURL, Deadline: inc.AwareAt.Add(sampleSLA).UTC(),
-		Note: "Per-recipient values are samples: each recipient's tenant name, own secret acknowledgement link and deadline " +
+		Facts: sampleFacts(inc.Scope),
+		Note: "Per-recipient values are samples: each recipient's tenant name, own secret acknowledgement link, deadline " +
+			"and facts (its own services, connectors and data regions the scope names, and its numbers from an impact file) " +
 			"appear wherever these do."}
-	p := NoticePreview{IncidentID: inc.ID, ContentHash: hash, CurrentHash: inc.NoticeHash, SampleRecipient: sample}
+	p := NoticePreview{IncidentID: inc.ID, ContentHash: hash, CurrentHash: inc.NoticeHash, SampleRecipient: sample,
+		Untranslated: []string{}, EnglishFallback: []string{}}
 	cur, err := s.renderDraft(ctx, inc.ID, hash, sample)
 	if err != nil {
 		return NoticePreview{}, err
 	}
 	p.Locales = cur
+	if d, err := s.parseStored(ctx, inc.ID, hash); err == nil {
+		p.Phase, p.Sender = d.PhaseOrInitial(), d.Sender
+		p.Untranslated = append(p.Untranslated, notice.Untranslated(d)...)
+		p.EnglishFallback = append(p.EnglishFallback, d.EnglishFallback...)
+	}
 	if prev == "" || prev == hash {
 		return p, nil
 	}
@@ -235,22 +327,21 @@ func (s *Server) renderDraft(ctx context.Context, incidentID, hash string, sampl
 		derr = errors.New("the stored draft does not match its content hash")
 	}
 	for _, loc := range notice.Locales() {
-		nl := NoticeLocale{Locale: loc, Custom: customParts(d, loc)}
 		if derr != nil {
-			nl.Error = derr.Error()
-			out = append(out, nl)
+			out = append(out, NoticeLocale{Locale: loc, Custom: customParts(d, loc), Error: derr.Error()})
 			continue
 		}
-		r, err := notice.RenderFor(d, notice.Recipient{TenantName: sample.TenantName, AckURL: sample.AckURL,
-			Deadline: sample.Deadline, Locale: loc})
-		if err != nil {
-			nl.Error = err.Error()
-		} else {
-			nl.Subject, nl.Text, nl.HTML, nl.URLs = r.Subject, r.Text, r.HTML, htmlURLs(r.HTML)
-		}
-		out = append(out, nl)
+		out = append(out, renderLocale(d, notice.Recipient{TenantName: sample.TenantName, AckURL: sample.AckURL,
+			Deadline: sample.Deadline, Locale: loc, Facts: sample.Facts}))
 	}
 	return out, nil
+}
+
+// sampleFacts stands in for a tenant's facts: the first values the scope names.
+func sampleFacts(c store.ScopeCriteria) notice.TenantFacts {
+	first := func(v []string) []string { return slices.Clone(v[:min(len(v), 2)]) }
+	return notice.TenantFacts{Services: first(c.Services), Connectors: first(c.Connectors), DataRegions: first(c.DataRegions),
+		DataSubjects: 120, Records: 480}
 }
 
 // customParts names the template parts a draft overrides for a locale.
@@ -355,7 +446,7 @@ func lineDiff(old, cur string) string {
 // noticePreview answers what each locale of the incident's current draft (or of the
 // proposed draft ?hash= names) renders to, and what changed since the previous draft.
 func (s *Server) noticePreview(w http.ResponseWriter, r *http.Request) {
-	p, err := s.NoticePreview(r.Context(), caller(r), r.PathValue("id"), r.URL.Query().Get("hash"))
+	p, err := s.NoticePreview(r.Context(), caller(r), r.PathValue("id"), r.URL.Query().Get("hash"), r.URL.Query().Get("tenant"))
 	s.answerPreview(w, r, p, err)
 }
 

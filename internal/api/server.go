@@ -17,6 +17,7 @@ import (
 	"github.com/breachflow/breachflow/internal/evidence"
 	"github.com/breachflow/breachflow/internal/mail"
 	"github.com/breachflow/breachflow/internal/metrics"
+	"github.com/breachflow/breachflow/internal/notice"
 	"github.com/breachflow/breachflow/internal/store"
 	"github.com/breachflow/breachflow/workflows"
 )
@@ -42,6 +43,8 @@ type Server struct {
 	PublicURL string
 	// URLHosts are the hosts custom notice templates may link to.
 	URLHosts []string
+	// Sender is who notices come from, stamped into drafts that name no sender.
+	Sender notice.Sender
 	// DenialWindow is how long refused requests are counted before they are audited
 	// (zero: DefaultDenialWindow).
 	DenialWindow time.Duration
@@ -55,10 +58,13 @@ type Server struct {
 	requests *prometheus.CounterVec
 }
 
-// New builds a Server.
+// DefaultSenderOrganisation names the sender of notices until one is configured.
+const DefaultSenderOrganisation = "Breachflow Cloud"
+
+// New returns a server over st and tc with the default limits and sender.
 func New(st *store.Store, tc client.Client, logger *zap.Logger) *Server {
 	s := &Server{Store: st, Temporal: tc, Logger: logger, registry: prometheus.NewRegistry(),
-		TaskQueue: workflows.TaskQueue, Limits: NewLimiter(DefaultLimits)}
+		TaskQueue: workflows.TaskQueue, Limits: NewLimiter(DefaultLimits), Sender: notice.Sender{Organisation: DefaultSenderOrganisation}}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "breachflow_http_requests_total", Help: "HTTP requests by route and status class.",
 	}, []string{"route", "code"})

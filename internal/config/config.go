@@ -12,8 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/pflag"
+
+	"github.com/breachflow/breachflow/internal/notice"
 )
 
 // Config holds every setting of every role.
@@ -28,6 +32,9 @@ type Config struct {
 	InDoubtGrace      time.Duration
 	WebhookPublicKey  string
 	MailFrom          string
+	SenderOrg         string
+	SenderSignature   string
+	ReplyTo           string
 	Listen            string
 	PublicURL         string
 	MailsinkListen    string
@@ -122,6 +129,12 @@ func (c *Config) settings() []setting {
 			usage: "base64 public key that signs SendGrid's Event Webhook", str: &c.WebhookPublicKey},
 		{env: "BREACHFLOW_MAIL_FROM", flag: "mail-from", def: "security-notices@breachflow.example",
 			usage: "sender address of notices", str: &c.MailFrom, check: checkEmail},
+		{env: "BREACHFLOW_SENDER_ORG", flag: "sender-org", def: "Breachflow Cloud", // api.DefaultSenderOrganisation
+			usage: "organisation that notices come from: the From name and the processor named in every notice", str: &c.SenderOrg, check: checkSenderOrg},
+		{env: "BREACHFLOW_SENDER_SIGNATURE", flag: "sender-signature", def: "",
+			usage: "closing of every notice, e.g. \"Security and Privacy Team\" (empty: each language's own)", str: &c.SenderSignature, check: checkSignature},
+		{env: "BREACHFLOW_REPLY_TO", flag: "reply-to", def: "",
+			usage: "address replies to notices go to (empty: the sender address)", str: &c.ReplyTo, check: checkOptionalEmail},
 		{env: "BREACHFLOW_LISTEN", flag: "listen", def: "127.0.0.1:8080",
 			usage: "HTTP listen address", str: &c.Listen, check: checkHostPort},
 		{env: "BREACHFLOW_PUBLIC_URL", flag: "public-url", def: "http://127.0.0.1:8080",
@@ -313,6 +326,33 @@ func checkEmail(v string) error {
 		return errors.New("want an email address")
 	}
 	return nil
+}
+
+func checkOptionalEmail(v string) error {
+	if v == "" {
+		return nil
+	}
+	return checkEmail(v)
+}
+
+// checkSenderOrg keeps the organisation to one printable line, as the From name needs.
+func checkSenderOrg(v string) error {
+	if strings.TrimSpace(v) == "" || utf8.RuneCountInString(v) > 200 || strings.ContainsFunc(v, unicode.IsControl) {
+		return errors.New("want one line of at most 200 characters")
+	}
+	return nil
+}
+
+func checkSignature(v string) error {
+	if utf8.RuneCountInString(v) > 500 || strings.ContainsFunc(v, func(r rune) bool { return unicode.IsControl(r) && r != '\n' }) {
+		return errors.New("want at most 500 characters, without control characters other than line breaks")
+	}
+	return nil
+}
+
+// Sender returns who notices come from.
+func (c Config) Sender() notice.Sender {
+	return notice.Sender{Organisation: c.SenderOrg, Signature: c.SenderSignature, ReplyTo: c.ReplyTo}
 }
 
 func checkSecret(v string) error {

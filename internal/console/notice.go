@@ -73,7 +73,7 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, code int,
 		hash = v.Status.ContentHash
 	}
 	if hash != "" {
-		p, err := c.API.NoticePreview(ctx, callerOf(r).key, id, hash)
+		p, err := c.API.NoticePreview(ctx, callerOf(r).key, id, hash, "")
 		if err != nil && !errors.Is(err, api.ErrUnknownDraft) {
 			c.fail(w, r, err)
 			return

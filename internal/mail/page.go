@@ -49,6 +49,8 @@ type Page struct {
 	Text string
 	// HTML is the text/html body; may contain substitution tags.
 	HTML string
+	// ReplyTo is where replies go; empty leaves them to the From address.
+	ReplyTo string
 	// Personalizations are the recipients, one message each.
 	Personalizations []Personalization
 }
@@ -175,7 +177,7 @@ func SplitPage(p Page, size int) []Page {
 	chunks := Chunks(p.Personalizations, size)
 	pages := make([]Page, len(chunks))
 	for i, c := range chunks {
-		pages[i] = Page{Subject: p.Subject, Text: p.Text, HTML: p.HTML, Personalizations: c}
+		pages[i] = Page{Subject: p.Subject, Text: p.Text, HTML: p.HTML, ReplyTo: p.ReplyTo, Personalizations: c}
 	}
 	return pages
 }

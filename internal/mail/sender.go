@@ -110,6 +110,9 @@ func (s *Sender) MarshalPage(p Page) ([]byte, error) {
 		Subject:          p.Subject,
 		Personalizations: make([]*sgmail.Personalization, len(p.Personalizations)),
 	}
+	if p.ReplyTo != "" {
+		m.ReplyTo = sgmail.NewEmail("", p.ReplyTo)
+	}
 	// SendGrid wants text/plain before text/html.
 	if p.Text != "" {
 		m.Content = append(m.Content, sgmail.NewContent("text/plain", p.Text))

@@ -83,6 +83,8 @@ func TestContentHashChangesWithEveryField(t *testing.T) {
 		"measures_taken":          func(f *notice.Fields) { f.MeasuresTaken = strings.ToUpper(f.MeasuresTaken) },
 		"measures_proposed":       func(f *notice.Fields) { f.MeasuresProposed += "\n" },
 		"additional_information":  func(f *notice.Fields) { f.AdditionalInformation = "More to follow." },
+		"whats_new":               func(f *notice.Fields) { f.WhatsNew = "The record count is now known." },
+		"not_yet_known":           func(f *notice.Fields) { f.NotYetKnown = []string{"approx_records"} },
 	}
 
 	// Every field of Fields and ContactPoint must have a case above, so a field added later
@@ -200,4 +202,121 @@ func TestContentHashChangesWithEveryTemplate(t *testing.T) {
 	stray := validDraft()
 	stray.Templates = map[string]notice.Template{"pt": {Subject: "x"}}
 	require.NotEqual(t, base, notice.ContentHash(stray))
+}
+
+// translatedDraft returns validDraft with translations for every other locale and an
+// update phase, so that each part of the draft has a value a change can alter.
+func translatedDraft() notice.Draft {
+	d := validDraft()
+	d.Phase = notice.Phase{Number: 2, Kind: notice.PhaseUpdate}
+	d.Fields.WhatsNew = "The record count is now known."
+	d.Fields.AdditionalInformation = "A forensic report will follow."
+	d.Translations = map[string]notice.Translation{}
+	for _, loc := range []string{"de", "es", "fr", "it"} {
+		d.Translations[loc] = translationFor(d.Fields, loc)
+	}
+	d.Sender = notice.Sender{Organisation: "Example Cloud S.r.l.", Signature: "Security Team", ReplyTo: "privacy@provider.example"}
+	return d
+}
+
+func TestContentHashChangesWithEveryDraftPart(t *testing.T) {
+	t.Parallel()
+	changes := map[string]func(d *notice.Draft){
+		"phase.number": func(d *notice.Draft) { d.Phase.Number = 3 },
+		"phase.kind":   func(d *notice.Draft) { d.Phase.Kind = notice.PhaseFinal },
+		"fallback":     func(d *notice.Draft) { delete(d.Translations, "es"); d.EnglishFallback = []string{"es"} },
+		"no fallback":  func(d *notice.Draft) { delete(d.Translations, "es") },
+		"translation added for an unsupported locale": func(d *notice.Draft) {
+			d.Translations["pt"] = notice.Translation{Title: "x"}
+		},
+		"sender.organisation": func(d *notice.Draft) { d.Sender.Organisation = "Example Cloud GmbH" },
+		"sender.signature":    func(d *notice.Draft) { d.Sender.Signature = "" },
+		"sender.reply_to":     func(d *notice.Draft) { d.Sender.ReplyTo = "dpo@provider.example" },
+	}
+	// Every field of Translation, changed in each locale alone.
+	edits := map[string]func(tr *notice.Translation){
+		"title":                   func(tr *notice.Translation) { tr.Title += "." },
+		"nature":                  func(tr *notice.Translation) { tr.Nature += " " },
+		"data_categories":         func(tr *notice.Translation) { tr.DataCategories[0] += "!" },
+		"data_subject_categories": func(tr *notice.Translation) { tr.DataSubjectCategories[1] += "!" },
+		"likely_consequences":     func(tr *notice.Translation) { tr.LikelyConsequences += "!" },
+		"measures_taken":          func(tr *notice.Translation) { tr.MeasuresTaken += "!" },
+		"measures_proposed":       func(tr *notice.Translation) { tr.MeasuresProposed += "!" },
+		"additional_information":  func(tr *notice.Translation) { tr.AdditionalInformation += "!" },
+		"whats_new":               func(tr *notice.Translation) { tr.WhatsNew += "!" },
+	}
+	for f := range reflect.TypeFor[notice.Translation]().Fields() {
+		name := strings.Split(f.Tag.Get("json"), ",")[0]
+		require.Contains(t, edits, name, "no hash test for translation field %s", name)
+	}
+	for f := range reflect.TypeFor[notice.Sender]().Fields() {
+		name := "sender." + strings.Split(f.Tag.Get("json"), ",")[0]
+		require.Contains(t, changes, name, "no hash test for field %s", name)
+	}
+	for _, loc := range []string{"de", "es", "fr", "it"} {
+		for name, edit := range edits {
+			changes["translations."+loc+"."+name] = func(d *notice.Draft) {
+				tr := d.Translations[loc]
+				edit(&tr)
+				d.Translations[loc] = tr
+			}
+		}
+	}
+
+	base := notice.ContentHash(translatedDraft())
+	seen := map[string]string{base: "base"}
+	for name, change := range changes {
+		d := translatedDraft()
+		change(&d)
+		h := notice.ContentHash(d)
+		require.NotContains(t, seen, h, "%s hashes like %s", name, seen[h])
+		seen[h] = name
+	}
+}
+
+func TestContentHashReadsPhasesAndListsCanonically(t *testing.T) {
+	t.Parallel()
+	zero := validDraft()
+	explicit := validDraft()
+	explicit.Phase = notice.Phase{Number: 1, Kind: notice.PhaseInitial}
+	require.Equal(t, notice.ContentHash(zero), notice.ContentHash(explicit), "the zero phase is the initial one")
+
+	a, b := validDraft(), validDraft()
+	a.Fields.ApproxRecords, b.Fields.ApproxRecords = 0, 0
+	a.Fields.ApproxDataSubjects, b.Fields.ApproxDataSubjects = 0, 0
+	a.Fields.NotYetKnown = []string{"approx_records", "approx_data_subjects"}
+	b.Fields.NotYetKnown = []string{"approx_data_subjects", "approx_records"}
+	require.Equal(t, notice.ContentHash(a), notice.ContentHash(b), "NotYetKnown order does not change the notice")
+
+	a, b = validDraft(), validDraft()
+	a.EnglishFallback = []string{"de", "it"}
+	b.EnglishFallback = []string{"it", "de"}
+	require.Equal(t, notice.ContentHash(a), notice.ContentHash(b), "EnglishFallback order does not change the notice")
+
+	// Translations built in different orders, with different map histories, hash alike.
+	build := func(order []string, churn bool) notice.Draft {
+		d := translatedDraft()
+		all := d.Translations
+		d.Translations = map[string]notice.Translation{}
+		if churn {
+			for i := range 64 {
+				d.Translations[strings.Repeat("x", i+1)] = notice.Translation{}
+			}
+			for i := range 64 {
+				delete(d.Translations, strings.Repeat("x", i+1))
+			}
+		}
+		for _, loc := range order {
+			d.Translations[loc] = all[loc]
+		}
+		return d
+	}
+	want := notice.ContentHash(translatedDraft())
+	for _, order := range [][]string{{"de", "es", "fr", "it"}, {"it", "fr", "es", "de"}, {"fr", "de", "it", "es"}} {
+		for _, churn := range []bool{false, true} {
+			for range 10 {
+				require.Equal(t, want, notice.ContentHash(build(order, churn)))
+			}
+		}
+	}
 }

@@ -83,7 +83,7 @@ func CheckLinks(d Draft, allowedHosts []string) error {
 			continue
 		}
 		// The same nonce as Render, so the output is byte for byte what is sent.
-		r, err := execute(p, d.Fields, loc, nonce)
+		r, err := execute(p, d, loc, nonce)
 		if err != nil {
 			v.Invalid = append(v.Invalid, Problem{Element: ElementTemplates, Locale: loc, Part: partOf(err), Message: err.Error()})
 			continue

@@ -1,6 +1,7 @@
 package notice
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,24 @@ type localeInfo struct {
 	thousands    string
 	notSpecified string
 	formatTime   func(t time.Time, month string) string
+	// notYetKnown stands in for an element marked not yet known.
+	notYetKnown string
+	// phaseInitial, phaseUpdate and phaseFinal label a notice; %d is the phase number.
+	phaseInitial, phaseUpdate, phaseFinal string
+	// facts reads the per-tenant facts block.
+	facts factsWords
+}
+
+// factsWords are one language's words for the per-tenant facts block.
+type factsWords struct {
+	services, connectors, regions string // line prefixes
+	andMore                       string // %s is the formatted number of entries left out
+	and                           string // joins the entries before "and N more"
+	numbers                       string // prefix of the numbers line
+	joinNumbers                   string // joins the two counts
+	subject, subjects             string // one and several data subjects
+	record, records               string // one and several records
+	none                          string // the line when nothing is recorded
 }
 
 var localeInfos = map[string]localeInfo{
@@ -30,6 +49,22 @@ var localeInfos = map[string]localeInfo{
 		formatTime: func(t time.Time, month string) string {
 			return strconv.Itoa(t.Day()) + " " + month + " " + strconv.Itoa(t.Year()) + ", " + t.Format("15:04") + " UTC"
 		},
+		notYetKnown:  "Not yet known — we will tell you in a later update.",
+		phaseInitial: "Initial notification",
+		phaseUpdate:  "Update %d",
+		phaseFinal:   "Final report (notice %d)",
+		facts: factsWords{
+			services:    "Affected services of yours: ",
+			connectors:  "Affected connectors of yours: ",
+			regions:     "Affected data regions of yours: ",
+			andMore:     "%s more",
+			and:         " and ",
+			numbers:     "For your tenant: approximately ",
+			joinNumbers: " and ",
+			subject:     "data subject", subjects: "data subjects",
+			record: "record", records: "records",
+			none: "No tenant-specific details were recorded.",
+		},
 	},
 	"it": {
 		name:         "Italian",
@@ -39,6 +74,22 @@ var localeInfos = map[string]localeInfo{
 		formatTime: func(t time.Time, month string) string {
 			return strconv.Itoa(t.Day()) + " " + month + " " + strconv.Itoa(t.Year()) + ", ore " + t.Format("15:04") + " UTC"
 		},
+		notYetKnown:  "Non ancora noto — ve lo comunicheremo in un aggiornamento successivo.",
+		phaseInitial: "Notifica iniziale",
+		phaseUpdate:  "Aggiornamento %d",
+		phaseFinal:   "Relazione finale (notifica %d)",
+		facts: factsWords{
+			services:    "Vostri servizi interessati: ",
+			connectors:  "Vostri connettori interessati: ",
+			regions:     "Vostre regioni dei dati interessate: ",
+			andMore:     "altri %s",
+			and:         " e ",
+			numbers:     "Per il vostro tenant: circa ",
+			joinNumbers: " e ",
+			subject:     "interessato", subjects: "interessati",
+			record: "registrazione", records: "registrazioni",
+			none: "Non sono stati registrati dettagli specifici per il vostro tenant.",
+		},
 	},
 	"de": {
 		name:         "German",
@@ -47,6 +98,22 @@ var localeInfos = map[string]localeInfo{
 		notSpecified: "nicht angegeben",
 		formatTime: func(t time.Time, month string) string {
 			return strconv.Itoa(t.Day()) + ". " + month + " " + strconv.Itoa(t.Year()) + ", " + t.Format("15:04") + " Uhr UTC"
+		},
+		notYetKnown:  "Noch nicht bekannt — wir teilen es Ihnen in einer späteren Aktualisierung mit.",
+		phaseInitial: "Erstmeldung",
+		phaseUpdate:  "Aktualisierung %d",
+		phaseFinal:   "Abschlussbericht (Meldung %d)",
+		facts: factsWords{
+			services:    "Ihre betroffenen Dienste: ",
+			connectors:  "Ihre betroffenen Konnektoren: ",
+			regions:     "Ihre betroffenen Datenregionen: ",
+			andMore:     "%s weitere",
+			and:         " und ",
+			numbers:     "Für Ihren Mandanten: ungefähr ",
+			joinNumbers: " und ",
+			subject:     "betroffene Person", subjects: "betroffene Personen",
+			record: "Datensatz", records: "Datensätze",
+			none: "Es wurden keine mandantenspezifischen Angaben erfasst.",
 		},
 	},
 	"fr": {
@@ -61,6 +128,22 @@ var localeInfos = map[string]localeInfo{
 			}
 			return day + " " + month + " " + strconv.Itoa(t.Year()) + " à " + t.Format("15:04") + " UTC"
 		},
+		notYetKnown:  "Pas encore connu — nous vous en informerons dans une prochaine mise à jour.",
+		phaseInitial: "Notification initiale",
+		phaseUpdate:  "Mise à jour n° %d",
+		phaseFinal:   "Rapport final (notification n° %d)",
+		facts: factsWords{
+			services:    "Vos services concernés\u00a0: ",
+			connectors:  "Vos connecteurs concernés\u00a0: ",
+			regions:     "Vos régions de données concernées\u00a0: ",
+			andMore:     "%s autres",
+			and:         " et ",
+			numbers:     "Pour votre tenant\u00a0: environ ",
+			joinNumbers: " et ",
+			subject:     "personne concernée", subjects: "personnes concernées",
+			record: "enregistrement", records: "enregistrements",
+			none: "Aucune information propre à votre tenant n'a été enregistrée.",
+		},
 	},
 	"es": {
 		name:         "Spanish",
@@ -69,6 +152,22 @@ var localeInfos = map[string]localeInfo{
 		notSpecified: "no especificado",
 		formatTime: func(t time.Time, month string) string {
 			return strconv.Itoa(t.Day()) + " de " + month + " de " + strconv.Itoa(t.Year()) + ", " + t.Format("15:04") + " UTC"
+		},
+		notYetKnown:  "Aún no se conoce — se lo comunicaremos en una actualización posterior.",
+		phaseInitial: "Notificación inicial",
+		phaseUpdate:  "Actualización n.º %d",
+		phaseFinal:   "Informe final (notificación n.º %d)",
+		facts: factsWords{
+			services:    "Sus servicios afectados: ",
+			connectors:  "Sus conectores afectados: ",
+			regions:     "Sus regiones de datos afectadas: ",
+			andMore:     "%s más",
+			and:         " y ",
+			numbers:     "Para su tenant: aproximadamente ",
+			joinNumbers: " y ",
+			subject:     "interesado", subjects: "interesados",
+			record: "registro", records: "registros",
+			none: "No se han registrado datos específicos de su tenant.",
 		},
 	},
 }
@@ -107,6 +206,22 @@ func FormatTime(t time.Time, locale string) string {
 	}
 	t = t.UTC()
 	return info.formatTime(t, info.months[t.Month()-1])
+}
+
+// PhaseLabel names a phase the way the locale's notices label it, e.g. "Update 2" or
+// "Final report (notice 3)"; the zero Phase reads as the initial notice.
+func PhaseLabel(p Phase, locale string) string {
+	info := localeInfos[NormalizeLocale(locale)]
+	if p == (Phase{}) {
+		p = Phase{Number: 1, Kind: PhaseInitial}
+	}
+	switch p.Kind {
+	case PhaseInitial:
+		return info.phaseInitial
+	case PhaseFinal:
+		return fmt.Sprintf(info.phaseFinal, p.Number)
+	}
+	return fmt.Sprintf(info.phaseUpdate, p.Number)
 }
 
 // FormatCount formats n with the locale's thousands separator.

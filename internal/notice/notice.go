@@ -52,7 +52,8 @@ const (
 	PhaseFinal = "final"
 )
 
-// Phase names which notice of the incident a draft is.
+// Phase names which notice of the incident a draft is. The zero value reads as the
+// initial notice (see Draft.PhaseOrInitial).
 type Phase struct {
 	// Number is 1 for the initial notice, then 2, 3, … for each later one.
 	Number int `json:"number"`
@@ -62,17 +63,28 @@ type Phase struct {
 
 // Translation is the free text of a notice in one locale other than English; the
 // English text is Fields itself. Numbers, times, the reference and the contact point
-// are not translated.
+// are not translated. A translation gives exactly the free-text elements the English
+// states: none that the English leaves out or marks not yet known, and lists with as
+// many entries as the English ones.
 type Translation struct {
-	Title                 string   `json:"title"`
-	Nature                string   `json:"nature"`
-	DataCategories        []string `json:"data_categories,omitempty"`
+	// Title translates Fields.Title.
+	Title string `json:"title"`
+	// Nature translates Fields.Nature.
+	Nature string `json:"nature"`
+	// DataCategories translates Fields.DataCategories entry by entry.
+	DataCategories []string `json:"data_categories,omitempty"`
+	// DataSubjectCategories translates Fields.DataSubjectCategories entry by entry.
 	DataSubjectCategories []string `json:"data_subject_categories,omitempty"`
-	LikelyConsequences    string   `json:"likely_consequences,omitempty"`
-	MeasuresTaken         string   `json:"measures_taken,omitempty"`
-	MeasuresProposed      string   `json:"measures_proposed,omitempty"`
-	AdditionalInformation string   `json:"additional_information,omitempty"`
-	WhatsNew              string   `json:"whats_new,omitempty"`
+	// LikelyConsequences translates Fields.LikelyConsequences.
+	LikelyConsequences string `json:"likely_consequences,omitempty"`
+	// MeasuresTaken translates Fields.MeasuresTaken.
+	MeasuresTaken string `json:"measures_taken,omitempty"`
+	// MeasuresProposed translates Fields.MeasuresProposed.
+	MeasuresProposed string `json:"measures_proposed,omitempty"`
+	// AdditionalInformation translates Fields.AdditionalInformation.
+	AdditionalInformation string `json:"additional_information,omitempty"`
+	// WhatsNew translates Fields.WhatsNew.
+	WhatsNew string `json:"whats_new,omitempty"`
 }
 
 // Sender is who the notice comes from, as the controller reads it.
@@ -125,10 +137,19 @@ type Draft struct {
 	// EnglishFallback lists the locales whose recipients may read the English free text
 	// inside their own locale's template, by explicit choice, for want of a translation.
 	EnglishFallback []string `json:"english_fallback,omitempty"`
-	// Sender is who the notice comes from.
+	// Sender is who the notice comes from; its Organisation is required.
 	Sender Sender `json:"sender"`
 	// Templates overrides the default templates, keyed by a supported locale code ("en", "it", …).
 	Templates map[string]Template `json:"templates,omitempty"`
+}
+
+// PhaseOrInitial returns the draft's phase, reading the zero Phase as notice 1, the
+// initial one; validation, rendering and the content hash all see this value.
+func (d Draft) PhaseOrInitial() Phase {
+	if d.Phase == (Phase{}) {
+		return Phase{Number: 1, Kind: PhaseInitial}
+	}
+	return d.Phase
 }
 
 // Template holds the sources of one locale's notice; an empty part keeps the default.
@@ -169,6 +190,18 @@ const (
 	ElementMeasuresProposed = "measures_proposed"
 	// ElementAdditionalInformation names Fields.AdditionalInformation (optional).
 	ElementAdditionalInformation = "additional_information"
+	// ElementWhatsNew names Fields.WhatsNew, required for an update or final notice.
+	ElementWhatsNew = "whats_new"
+	// ElementNotYetKnown names Fields.NotYetKnown.
+	ElementNotYetKnown = "not_yet_known"
+	// ElementPhase names Draft.Phase.
+	ElementPhase = "phase"
+	// ElementSender names Draft.Sender; its Organisation is required.
+	ElementSender = "sender"
+	// ElementTranslations names Draft.Translations in validation problems about the map itself.
+	ElementTranslations = "translations"
+	// ElementEnglishFallback names Draft.EnglishFallback.
+	ElementEnglishFallback = "english_fallback"
 	// ElementAckURL names the per-recipient acknowledgement link a body template must show.
 	ElementAckURL = "ack_url"
 	// ElementTemplates names the Draft.Templates overrides in validation problems.
@@ -191,9 +224,40 @@ var requiredElements = []string{
 	ElementMeasuresProposed,
 }
 
-// RequiredElements returns the stable names of every element a draft must carry, in report order.
+// RequiredElements returns the stable names of every Art. 33(3) element a draft must
+// carry, in report order. ValidationError.Missing may also name ElementWhatsNew and
+// ElementSender, after these.
 func RequiredElements() []string {
 	return append([]string(nil), requiredElements...)
+}
+
+// missingOrder is the order ValidationError.Missing reports elements in.
+var missingOrder = append(RequiredElements(), ElementWhatsNew, ElementSender)
+
+// unknowableElements may be marked not yet known in an initial or update notice.
+var unknowableElements = []string{
+	ElementDataCategories,
+	ElementDataSubjectCategories,
+	ElementApproxDataSubjects,
+	ElementApproxRecords,
+	ElementLikelyConsequences,
+	ElementMeasuresTaken,
+	ElementMeasuresProposed,
+}
+
+// UnknowableElements returns the elements Fields.NotYetKnown may name: those Art. 33(4)
+// lets a processor provide in phases when it cannot state them yet.
+func UnknowableElements() []string {
+	return append([]string(nil), unknowableElements...)
+}
+
+func isUnknowable(el string) bool {
+	for _, u := range unknowableElements {
+		if u == el {
+			return true
+		}
+	}
+	return false
 }
 
 // elementLabels reads each element name for a person.
@@ -213,6 +277,12 @@ var elementLabels = map[string]string{
 	ElementAdditionalInformation: "additional information",
 	ElementTemplates:             "templates",
 	ElementAckURL:                "acknowledgement link",
+	ElementWhatsNew:              "what has changed since the previous notice",
+	ElementNotYetKnown:           "elements not yet known",
+	ElementPhase:                 "notice phase",
+	ElementSender:                "sender (organisation)",
+	ElementTranslations:          "translations",
+	ElementEnglishFallback:       "locales sent with the English text",
 }
 
 // templateFields maps each element a template must show to the TemplateData field holding it.
@@ -230,4 +300,5 @@ var templateFields = map[string]string{
 	ElementMeasuresTaken:         "MeasuresTaken",
 	ElementMeasuresProposed:      "MeasuresProposed",
 	ElementAckURL:                "AckURL",
+	ElementWhatsNew:              "WhatsNew",
 }

@@ -35,7 +35,7 @@ func Render(d Draft, locale string) (Rendered, error) {
 	}
 	// The sentinels that mark placeholders are derived from the content itself, so no
 	// field can contain them and the output stays deterministic.
-	return execute(p, d.Fields, loc, ContentHash(d)[:16])
+	return execute(p, d, loc, ContentHash(d)[:16])
 }
 
 // RenderFor renders the draft for one recipient with every substitution applied, as the
@@ -92,14 +92,15 @@ var placeholderList = []placeholder{
 	{"tenantname", TagTenantName, TagTenantNameHTML, func(v *TemplateData, s string) { v.TenantName = s }},
 	{"ackurl", TagAckURL, TagAckURLHTML, func(v *TemplateData, s string) { v.AckURL = s }},
 	{"deadline", TagDeadline, TagDeadlineHTML, func(v *TemplateData, s string) { v.Deadline = s }},
+	{"tenantfacts", TagTenantFacts, TagTenantFactsHTML, func(v *TemplateData, s string) { v.TenantFacts = s }},
 }
 
-// execute runs one locale's templates over the fields. Placeholders render as alphanumeric
+// execute runs one locale's templates over the draft. Placeholders render as alphanumeric
 // sentinels that survive every html/template context unchanged; anything in the output
 // that could be read as a substitution tag is then neutralised, and only then are the
 // sentinels swapped for the real tags.
-func execute(p *parsedTemplate, f Fields, loc, nonce string) (Rendered, error) {
-	data := templateData(f, loc)
+func execute(p *parsedTemplate, d Draft, loc, nonce string) (Rendered, error) {
+	data := templateData(d, loc)
 	textPairs := make([]string, 0, 2*len(placeholderList))
 	htmlPairs := make([]string, 0, 2*len(placeholderList))
 	for _, ph := range placeholderList {
@@ -128,16 +129,39 @@ func execute(p *parsedTemplate, f Fields, loc, nonce string) (Rendered, error) {
 	}, nil
 }
 
-// templateData prepares the fields for templates in one locale.
-func templateData(f Fields, loc string) TemplateData {
-	return TemplateData{
+// templateData prepares the draft for templates in one locale: the locale's translation
+// when there is one, the English text otherwise, and the not-yet-known sentence in place
+// of every element so marked.
+func templateData(d Draft, loc string) TemplateData {
+	f := d.Fields
+	info := localeInfos[loc]
+	phase := d.PhaseOrInitial()
+	text := Translation{
+		Title:                 f.Title,
+		Nature:                f.Nature,
+		DataCategories:        f.DataCategories,
+		DataSubjectCategories: f.DataSubjectCategories,
+		LikelyConsequences:    f.LikelyConsequences,
+		MeasuresTaken:         f.MeasuresTaken,
+		MeasuresProposed:      f.MeasuresProposed,
+		AdditionalInformation: f.AdditionalInformation,
+		WhatsNew:              f.WhatsNew,
+	}
+	if tr, ok := d.Translations[loc]; ok && loc != DefaultLocale {
+		text = tr
+	}
+	data := TemplateData{
 		Locale:                loc,
+		PhaseNumber:           phase.Number,
+		PhaseKind:             phase.Kind,
+		PhaseLabel:            PhaseLabel(phase, loc),
 		Reference:             strings.TrimSpace(f.Reference),
-		Title:                 strings.TrimSpace(f.Title),
+		Title:                 strings.TrimSpace(text.Title),
 		AwareAt:               FormatTime(f.AwareAt, loc),
-		Nature:                tidyField(f.Nature),
-		DataCategories:        tidyList(f.DataCategories),
-		DataSubjectCategories: tidyList(f.DataSubjectCategories),
+		WhatsNew:              tidyField(text.WhatsNew),
+		Nature:                tidyField(text.Nature),
+		DataCategories:        tidyList(text.DataCategories),
+		DataSubjectCategories: tidyList(text.DataSubjectCategories),
 		ApproxDataSubjects:    FormatCount(f.ApproxDataSubjects, loc),
 		ApproxRecords:         FormatCount(f.ApproxRecords, loc),
 		Contact: ContactPoint{
@@ -146,11 +170,41 @@ func templateData(f Fields, loc string) TemplateData {
 			Email: strings.TrimSpace(f.Contact.Email),
 			Phone: strings.TrimSpace(f.Contact.Phone),
 		},
-		LikelyConsequences:    tidyField(f.LikelyConsequences),
-		MeasuresTaken:         tidyField(f.MeasuresTaken),
-		MeasuresProposed:      tidyField(f.MeasuresProposed),
-		AdditionalInformation: tidyField(f.AdditionalInformation),
+		LikelyConsequences:    tidyField(text.LikelyConsequences),
+		MeasuresTaken:         tidyField(text.MeasuresTaken),
+		MeasuresProposed:      tidyField(text.MeasuresProposed),
+		AdditionalInformation: tidyField(text.AdditionalInformation),
+		NotYetKnown:           map[string]bool{},
+		Sender: Sender{
+			Organisation: strings.Join(strings.Fields(d.Sender.Organisation), " "),
+			Signature:    tidyField(d.Sender.Signature),
+			ReplyTo:      strings.TrimSpace(d.Sender.ReplyTo),
+		},
 	}
+	for _, el := range f.NotYetKnown {
+		if !isUnknowable(el) {
+			continue
+		}
+		data.NotYetKnown[el] = true
+		unknown := info.notYetKnown
+		switch el {
+		case ElementDataCategories:
+			data.DataCategories = []string{unknown}
+		case ElementDataSubjectCategories:
+			data.DataSubjectCategories = []string{unknown}
+		case ElementApproxDataSubjects:
+			data.ApproxDataSubjects = unknown
+		case ElementApproxRecords:
+			data.ApproxRecords = unknown
+		case ElementLikelyConsequences:
+			data.LikelyConsequences = unknown
+		case ElementMeasuresTaken:
+			data.MeasuresTaken = unknown
+		case ElementMeasuresProposed:
+			data.MeasuresProposed = unknown
+		}
+	}
+	return data
 }
 
 func tidyField(s string) string {

@@ -25,10 +25,17 @@ const (
 	TagDeadline = "-bf_deadline-"
 	// TagDeadlineHTML is the tenant's notification deadline, HTML-escaped.
 	TagDeadlineHTML = "-bf_deadline_html-"
+	// TagTenantFacts is why the tenant is affected (FactsBlock), as plain lines.
+	TagTenantFacts = "-bf_tenant_facts-"
+	// TagTenantFactsHTML is why the tenant is affected (FactsBlock), as an HTML fragment.
+	TagTenantFactsHTML = "-bf_tenant_facts_html-"
 )
 
 // tags lists every substitution tag in a fixed order.
-var tags = []string{TagTenantName, TagTenantNameHTML, TagAckURL, TagAckURLHTML, TagDeadline, TagDeadlineHTML}
+var tags = []string{
+	TagTenantName, TagTenantNameHTML, TagAckURL, TagAckURLHTML, TagDeadline, TagDeadlineHTML,
+	TagTenantFacts, TagTenantFactsHTML,
+}
 
 // Tags returns every substitution tag a rendered notice may contain.
 func Tags() []string {
@@ -57,13 +64,19 @@ type Recipient struct {
 
 // TenantFacts are the facts that made one tenant affected: the scope criteria its
 // services, connectors and data regions matched, and, where an impact file gave them,
-// its own approximate numbers of data subjects and records (0: not given).
+// its own approximate numbers of data subjects and records (0: not given). FactsBlock
+// reads them for the notice.
 type TenantFacts struct {
-	Services     []string `json:"services,omitempty"`
-	Connectors   []string `json:"connectors,omitempty"`
-	DataRegions  []string `json:"data_regions,omitempty"`
-	DataSubjects int64    `json:"data_subjects,omitempty"`
-	Records      int64    `json:"records,omitempty"`
+	// Services are the tenant's services the incident's scope matched.
+	Services []string `json:"services,omitempty"`
+	// Connectors are the tenant's connectors the scope matched.
+	Connectors []string `json:"connectors,omitempty"`
+	// DataRegions are the tenant's data regions the scope matched.
+	DataRegions []string `json:"data_regions,omitempty"`
+	// DataSubjects is the tenant's approximate number of data subjects concerned; 0: not given.
+	DataSubjects int64 `json:"data_subjects,omitempty"`
+	// Records is the tenant's approximate number of records concerned; 0: not given.
+	Records int64 `json:"records,omitempty"`
 }
 
 // Validate checks the recipient's name and acknowledgement link.
@@ -94,7 +107,8 @@ func validAckURL(s string) bool {
 // Substitutions returns one recipient's SendGrid substitutions for a rendered notice:
 // every tag from Tags mapped to its value. Values are neutralised so they never contain a
 // tag, and the _html values are HTML-escaped. An unusable acknowledgement link maps to an
-// empty value rather than to anything a mail client could follow.
+// empty value rather than to anything a mail client could follow. The tenant facts are
+// read in the recipient's locale.
 func Substitutions(r Recipient) map[string]string {
 	loc := NormalizeLocale(r.Locale)
 	name := neutralise(strings.Join(strings.Fields(r.TenantName), " "))
@@ -104,12 +118,15 @@ func Substitutions(r Recipient) map[string]string {
 		// Percent-encoding the underscore keeps the link working while breaking the marker.
 		ack = tagMarker.ReplaceAllStringFunc(r.AckURL, func(m string) string { return m[:2] + "%5F" })
 	}
+	facts, factsHTML := FactsBlock(r.Facts, loc)
 	return map[string]string{
-		TagTenantName:     name,
-		TagTenantNameHTML: html.EscapeString(name),
-		TagAckURL:         ack,
-		TagAckURLHTML:     html.EscapeString(ack),
-		TagDeadline:       deadline,
-		TagDeadlineHTML:   html.EscapeString(deadline),
+		TagTenantName:      name,
+		TagTenantNameHTML:  html.EscapeString(name),
+		TagAckURL:          ack,
+		TagAckURLHTML:      html.EscapeString(ack),
+		TagDeadline:        deadline,
+		TagDeadlineHTML:    html.EscapeString(deadline),
+		TagTenantFacts:     facts,
+		TagTenantFactsHTML: factsHTML,
 	}
 }

@@ -1,6 +1,7 @@
 package notice_test
 
 import (
+	"html"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ func TestTags(t *testing.T) {
 		"-bf_tenant_name-", "-bf_tenant_name_html-",
 		"-bf_ack_url-", "-bf_ack_url_html-",
 		"-bf_deadline-", "-bf_deadline_html-",
+		"-bf_tenant_facts-", "-bf_tenant_facts_html-",
 	}, notice.Tags())
 }
 
@@ -29,6 +31,7 @@ func TestSubstitutions(t *testing.T) {
 		tenantHTML   string
 		ack, ackHTML string
 		deadline     string
+		facts        string
 	}{
 		{
 			name:       "en",
@@ -38,6 +41,7 @@ func TestSubstitutions(t *testing.T) {
 			ack:        "https://bf.example/ack/t1",
 			ackHTML:    "https://bf.example/ack/t1",
 			deadline:   "3 March 2026, 14:05 UTC",
+			facts:      "No tenant-specific details were recorded.",
 		},
 		{
 			name:       "it escapes html",
@@ -47,6 +51,7 @@ func TestSubstitutions(t *testing.T) {
 			ack:        "https://bf.example/ack/t2?a=1&b=2",
 			ackHTML:    "https://bf.example/ack/t2?a=1&amp;b=2",
 			deadline:   "3 marzo 2026, ore 14:05 UTC",
+			facts:      "Non sono stati registrati dettagli specifici per il vostro tenant.",
 		},
 		{
 			name:       "de",
@@ -56,6 +61,7 @@ func TestSubstitutions(t *testing.T) {
 			ack:        "https://bf.example/ack/t3",
 			ackHTML:    "https://bf.example/ack/t3",
 			deadline:   "3. März 2026, 14:05 Uhr UTC",
+			facts:      "Es wurden keine mandantenspezifischen Angaben erfasst.",
 		},
 		{
 			name:       "fr",
@@ -65,6 +71,7 @@ func TestSubstitutions(t *testing.T) {
 			ack:        "https://bf.example/ack/t4",
 			ackHTML:    "https://bf.example/ack/t4",
 			deadline:   "3 mars 2026 à 14:05 UTC",
+			facts:      "Aucune information propre à votre tenant n'a été enregistrée.",
 		},
 		{
 			name:       "es without deadline",
@@ -74,6 +81,7 @@ func TestSubstitutions(t *testing.T) {
 			ack:        "http://localhost:8080/ack/t5",
 			ackHTML:    "http://localhost:8080/ack/t5",
 			deadline:   "no especificado",
+			facts:      "No se han registrado datos específicos de su tenant.",
 		},
 		{
 			name:       "unknown locale falls back to en",
@@ -83,6 +91,7 @@ func TestSubstitutions(t *testing.T) {
 			ack:        "https://bf.example/ack/t6",
 			ackHTML:    "https://bf.example/ack/t6",
 			deadline:   "3 March 2026, 14:05 UTC",
+			facts:      "No tenant-specific details were recorded.",
 		},
 		{
 			name:       "unusable link is dropped",
@@ -90,6 +99,7 @@ func TestSubstitutions(t *testing.T) {
 			tenant:     "Acme",
 			tenantHTML: "Acme",
 			deadline:   "3 March 2026, 14:05 UTC",
+			facts:      "No tenant-specific details were recorded.",
 		},
 	}
 	for _, tt := range tests {
@@ -103,6 +113,9 @@ func TestSubstitutions(t *testing.T) {
 				notice.TagAckURLHTML:     tt.ackHTML,
 				notice.TagDeadline:       tt.deadline,
 				notice.TagDeadlineHTML:   tt.deadline,
+				// Nothing is known about these tenants: the block says so in their language.
+				notice.TagTenantFacts:     tt.facts,
+				notice.TagTenantFactsHTML: "<p>" + html.EscapeString(tt.facts) + "</p>",
 			}, got)
 		})
 	}

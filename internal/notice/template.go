@@ -23,21 +23,32 @@ const (
 )
 
 // TemplateData is what notice templates execute against; per-recipient values hold
-// SendGrid substitution tags.
+// SendGrid substitution tags. Free text comes from the locale's translation when the
+// draft has one, from the English fields otherwise. An element marked not yet known
+// holds the locale's "not yet known" sentence in its place (a list holds it as its one
+// entry), and NotYetKnown tells templates which elements those are.
 type TemplateData struct {
 	// Locale is the supported locale code being rendered.
 	Locale string
+	// PhaseNumber is the notice's number within the incident: 1, 2, …
+	PhaseNumber int
+	// PhaseKind is PhaseInitial, PhaseUpdate or PhaseFinal.
+	PhaseKind string
+	// PhaseLabel names the phase in the locale, e.g. "Update 2" (see PhaseLabel).
+	PhaseLabel string
 	// Reference is Fields.Reference.
 	Reference string
-	// Title is Fields.Title.
+	// Title is the incident title.
 	Title string
 	// AwareAt is Fields.AwareAt formatted for the locale in UTC.
 	AwareAt string
-	// Nature is Fields.Nature.
+	// WhatsNew is what changed since the previous notice; empty for the initial one.
+	WhatsNew string
+	// Nature is the nature of the breach.
 	Nature string
-	// DataCategories is Fields.DataCategories.
+	// DataCategories are the categories of personal data concerned.
 	DataCategories []string
-	// DataSubjectCategories is Fields.DataSubjectCategories.
+	// DataSubjectCategories are the categories of data subjects concerned.
 	DataSubjectCategories []string
 	// ApproxDataSubjects is Fields.ApproxDataSubjects formatted for the locale.
 	ApproxDataSubjects string
@@ -45,20 +56,28 @@ type TemplateData struct {
 	ApproxRecords string
 	// Contact is Fields.Contact; {{.Contact}} prints it on one line.
 	Contact ContactPoint
-	// LikelyConsequences is Fields.LikelyConsequences.
+	// LikelyConsequences is the likely consequences of the breach.
 	LikelyConsequences string
-	// MeasuresTaken is Fields.MeasuresTaken.
+	// MeasuresTaken is the measures taken.
 	MeasuresTaken string
-	// MeasuresProposed is Fields.MeasuresProposed.
+	// MeasuresProposed is the measures proposed.
 	MeasuresProposed string
-	// AdditionalInformation is Fields.AdditionalInformation, possibly empty.
+	// AdditionalInformation is the additional information, possibly empty.
 	AdditionalInformation string
+	// NotYetKnown holds true for each element name (from UnknowableElements) marked not
+	// yet known, as in {{if index .NotYetKnown "approx_records"}}; it is never nil.
+	NotYetKnown map[string]bool
+	// Sender is Draft.Sender, trimmed; Signature may span lines.
+	Sender Sender
 	// TenantName is the recipient tenant's name (a substitution tag).
 	TenantName string
 	// AckURL is the recipient's acknowledgement link (a substitution tag).
 	AckURL string
 	// Deadline is the tenant's notification deadline (a substitution tag).
 	Deadline string
+	// TenantFacts is why the recipient tenant is affected, from FactsBlock (a
+	// substitution tag that expands to several lines, or to an HTML list).
+	TenantFacts string
 }
 
 // templateFuncs are available to every notice template.

@@ -74,11 +74,11 @@ func TestValidateReportsEachMissingElement(t *testing.T) {
 func TestValidateListsEveryMissingElementAtOnce(t *testing.T) {
 	t.Parallel()
 	ve := validationError(t, notice.Validate(notice.Draft{}))
-	require.Equal(t, notice.RequiredElements(), ve.Missing)
+	require.Equal(t, append(notice.RequiredElements(), notice.ElementSender), ve.Missing)
 	require.Equal(t, []string{
 		"reference", "title", "aware_at", "nature", "data_categories", "data_subject_categories",
 		"approx_data_subjects", "approx_records", "contact_point", "likely_consequences",
-		"measures_taken", "measures_proposed",
+		"measures_taken", "measures_proposed", "sender",
 	}, ve.Missing)
 
 	msg := ve.Error()

@@ -369,8 +369,11 @@ func (s *Store) SaveDraft(ctx context.Context, id string, draft json.RawMessage,
 
 // insertDraft keeps a draft under its hash with the person who proposed it first, so
 // that person cannot approve it.
-const insertDraft = `INSERT INTO notice_drafts (incident_id, content_hash, draft, created_by, drafted_by)
-	VALUES ($1, $2, $3, $4, (SELECT person FROM api_keys WHERE id = $5))
+// The phase is the one the draft names (notice.Draft.Phase; none reads as the initial).
+const insertDraft = `INSERT INTO notice_drafts (incident_id, content_hash, draft, created_by, drafted_by, phase)
+	VALUES ($1, $2, $3, $4, (SELECT person FROM api_keys WHERE id = $5),
+	        greatest(coalesce(CASE WHEN jsonb_typeof($3::jsonb -> 'phase' -> 'number') = 'number'
+	                               THEN ($3::jsonb -> 'phase' ->> 'number')::numeric END, 1), 1)::integer)
 	ON CONFLICT DO NOTHING`
 
 // ErrSeparation is returned for an approval that separation of duties refuses.

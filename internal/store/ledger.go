@@ -13,6 +13,7 @@ import (
 const (
 	PhaseInitial = "initial"
 	PhaseUpdate  = "update"
+	PhaseFinal   = "final"
 )
 
 // ErrNotApproved is returned when a content hash lacks two distinct approvers for the
@@ -97,12 +98,28 @@ func (s *Store) Release(ctx context.Context, id, hash string, version int, actor
 		if approvers < 2 {
 			return fmt.Errorf("%w: release of %s for scope version %d: %w", ErrInvalidInput, hash, version, ErrNotApproved)
 		}
+		// The phase the hash's draft is for takes it; earlier phases owed to tenants the
+		// scope gained since take the hash each was last approved with. A hash without a
+		// stored phase (drafts from before phases had their own) is owed by every phase.
+		var phase *int
+		if err := tx.QueryRow(ctx, `SELECT phase FROM notice_drafts WHERE incident_id = $1 AND content_hash = $2`, id, hash).Scan(&phase); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if phase != nil {
+			if _, err := tx.Exec(ctx, `UPDATE notice_phases SET content_hash = $3 WHERE incident_id = $1 AND phase = $2`, id, *phase, hash); err != nil {
+				return fmt.Errorf("release: %w", err)
+			}
+		}
 		tag, err := tx.Exec(ctx, `
-			UPDATE ledger l SET content_hash = $2, scope_version = $3, released_at = now()
-			WHERE l.incident_id = $1 AND l.released_at IS NULL AND l.removed_at IS NULL AND l.added_version <= $3
+			UPDATE ledger l SET content_hash = CASE WHEN $4::integer IS NULL OR l.phase = $4 THEN $2 ELSE p.content_hash END,
+			       scope_version = $3, released_at = now()
+			FROM notice_phases p
+			WHERE p.incident_id = l.incident_id AND p.phase = l.phase
+			  AND l.incident_id = $1 AND l.released_at IS NULL AND l.removed_at IS NULL AND l.added_version <= $3
+			  AND ($4::integer IS NULL OR l.phase = $4 OR (l.phase < $4 AND p.content_hash IS NOT NULL))
 			  AND (NOT l.partner_covered OR EXISTS (
 			        SELECT 1 FROM partner_reviews pr WHERE pr.incident_id = $1 AND pr.content_hash = $2
-			          AND pr.status IN ('confirmed', 'overridden') AND pr.scope_version >= l.added_version))`, id, hash, version)
+			          AND pr.status IN ('confirmed', 'overridden') AND pr.scope_version >= l.added_version))`, id, hash, version, phase)
 		if err != nil {
 			return fmt.Errorf("release: %w", err)
 		}
@@ -126,28 +143,72 @@ func (s *Store) Release(ctx context.Context, id, hash string, version int, actor
 func (s *Store) OpenPhase(ctx context.Context, id, kind, actor string) (int, error) {
 	var phase int
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `INSERT INTO notice_phases (incident_id, phase, kind, created_by)
-			SELECT $1, coalesce(max(phase), 0) + 1, $2, $3 FROM notice_phases WHERE incident_id = $1 RETURNING phase`, id, kind, actor).Scan(&phase); err != nil {
-			return fmt.Errorf("open phase: %w", err)
-		}
-		var n int
-		if err := tx.QueryRow(ctx, `WITH ins AS (
-				INSERT INTO ledger (incident_id, phase, tenant_id, added_version, partner_covered, deadline)
-				SELECT l.incident_id, $2, l.tenant_id, l.added_version, l.partner_covered, now() + make_interval(hours => t.notice_sla_hours)
-				FROM ledger l JOIN tenants t ON t.id = l.tenant_id
-				WHERE l.incident_id = $1 AND l.phase = 1 AND l.removed_at IS NULL
-				RETURNING 1)
-			SELECT count(*) FROM ins`, id, phase).Scan(&n); err != nil {
-			return fmt.Errorf("owe phase %d: %w", phase, err)
-		}
-		if _, err := tx.Exec(ctx, `ANALYZE ledger`); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(phase), 0) + 1 FROM notice_phases WHERE incident_id = $1`, id).Scan(&phase); err != nil {
 			return err
 		}
-		_, err := AppendAudit(ctx, tx, AuditEntry{IncidentID: id, Actor: actor, Action: "phase.opened",
-			Detail: map[string]any{"phase": phase, "kind": kind, "tenants": n}})
-		return err
+		return openPhase(ctx, tx, id, phase, kind, actor)
 	})
 	return phase, err
+}
+
+// OpenDraftPhase opens the phase the stored draft with hash is for, once it is approved:
+// it must be the next one, and not follow a final phase. Opening it again returns it.
+func (s *Store) OpenDraftPhase(ctx context.Context, id, hash, actor string) (int, error) {
+	var phase int
+	err := s.WithTx(ctx, func(tx pgx.Tx) error {
+		var kind string
+		var p *int
+		if err := tx.QueryRow(ctx, `SELECT phase, coalesce(draft -> 'phase' ->> 'kind', '') FROM notice_drafts WHERE incident_id = $1 AND content_hash = $2`,
+			id, hash).Scan(&p, &kind); err != nil {
+			return notFound(err)
+		}
+		if p == nil {
+			return fmt.Errorf("%w: draft %s names no phase", ErrInvalidInput, hash)
+		}
+		phase = *p
+		var last int
+		var lastKind string
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(phase), 0), coalesce((array_agg(kind ORDER BY phase DESC))[1], '')
+			FROM notice_phases WHERE incident_id = $1`, id).Scan(&last, &lastKind); err != nil {
+			return err
+		}
+		switch {
+		case phase <= last:
+			return nil
+		case phase != last+1:
+			return fmt.Errorf("%w: the draft is for phase %d, but the next phase is %d", ErrInvalidInput, phase, last+1)
+		case lastKind == PhaseFinal:
+			return fmt.Errorf("%w: phase %d was the final notice; no phase follows it", ErrInvalidInput, last)
+		case kind != PhaseUpdate && kind != PhaseFinal:
+			return fmt.Errorf("%w: phase %d must be an update or the final notice, not %q", ErrInvalidInput, phase, kind)
+		}
+		return openPhase(ctx, tx, id, phase, kind, actor)
+	})
+	return phase, err
+}
+
+// openPhase owes every tenant in scope the new phase, unreleased.
+func openPhase(ctx context.Context, tx pgx.Tx, id string, phase int, kind, actor string) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO notice_phases (incident_id, phase, kind, created_by) VALUES ($1, $2, $3, $4)`,
+		id, phase, kind, actor); err != nil {
+		return fmt.Errorf("open phase: %w", err)
+	}
+	var n int
+	if err := tx.QueryRow(ctx, `WITH ins AS (
+			INSERT INTO ledger (incident_id, phase, tenant_id, added_version, partner_covered, deadline)
+			SELECT l.incident_id, $2, l.tenant_id, l.added_version, l.partner_covered, now() + make_interval(hours => t.notice_sla_hours)
+			FROM ledger l JOIN tenants t ON t.id = l.tenant_id
+			WHERE l.incident_id = $1 AND l.phase = 1 AND l.removed_at IS NULL
+			RETURNING 1)
+		SELECT count(*) FROM ins`, id, phase).Scan(&n); err != nil {
+		return fmt.Errorf("owe phase %d: %w", phase, err)
+	}
+	if _, err := tx.Exec(ctx, `ANALYZE ledger`); err != nil {
+		return err
+	}
+	_, err := AppendAudit(ctx, tx, AuditEntry{IncidentID: id, Actor: actor, Action: "phase.opened",
+		Detail: map[string]any{"phase": phase, "kind": kind, "tenants": n}})
+	return err
 }
 
 // PhaseCounts counts one phase's ledger in tenants.

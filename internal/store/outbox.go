@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/breachflow/breachflow/internal/notice"
 )
 
 // Round kinds.
@@ -273,6 +275,7 @@ type Recipient struct {
 	Name       string
 	Deadline   time.Time
 	Token      string
+	Facts      notice.TenantFacts
 }
 
 // ClaimedPage is the part of a page still to send.
@@ -317,8 +320,10 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 	var cp ClaimedPage
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
 		var phase *int
-		if err := tx.QueryRow(ctx, `SELECT kind, phase FROM notice_rounds WHERE incident_id = $1 AND round = $2`, incidentID, round).
-			Scan(&cp.Kind, &phase); err != nil {
+		var criteria ScopeCriteria
+		if err := tx.QueryRow(ctx, `SELECT r.kind, r.phase, i.scope_criteria FROM notice_rounds r JOIN incidents i ON i.id = r.incident_id
+			WHERE r.incident_id = $1 AND r.round = $2`, incidentID, round).
+			Scan(&cp.Kind, &phase, &criteria); err != nil {
 			return notFound(err)
 		}
 		if phase != nil {
@@ -337,9 +342,11 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 		rows, err := tx.Query(ctx, `
 			SELECT n.id, n.status, n.claimed_at, n.tenant_id, t.name, c.email, c.name, l.deadline, l.removed_at IS NOT NULL,
 			       tok.nonce, n.locale, n.content_hash,
-			       (n.status = 'sending' OR $4) AND EXISTS (SELECT 1 FROM delivery_events e WHERE e.notice_id = n.id)
+			       (n.status = 'sending' OR $4) AND EXISTS (SELECT 1 FROM delivery_events e WHERE e.notice_id = n.id),
+			       t.services, t.connectors, t.data_regions, coalesce(ti.data_subjects, 0), coalesce(ti.records, 0)
 			FROM notices n
 			JOIN tenants t ON t.id = n.tenant_id
+			LEFT JOIN tenant_impacts ti ON ti.incident_id = n.incident_id AND ti.tenant_id = n.tenant_id
 			JOIN contacts c ON c.id = n.contact_id
 			JOIN ledger l ON l.incident_id = n.incident_id AND l.phase = coalesce(n.phase, 1) AND l.tenant_id = n.tenant_id
 			JOIN ack_tokens tok ON tok.incident_id = n.incident_id AND tok.tenant_id = n.tenant_id
@@ -356,11 +363,14 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 			var claimedAt *time.Time
 			var removed, hasEvents bool
 			var nonce []byte
+			var services, connectors, regions []string
+			var subjects, records int64
 			if err := rows.Scan(&r.NoticeID, &status, &claimedAt, &r.TenantID, &r.TenantName, &r.Email, &r.Name, &r.Deadline, &removed,
-				&nonce, &locale, &hash, &hasEvents); err != nil {
+				&nonce, &locale, &hash, &hasEvents, &services, &connectors, &regions, &subjects, &records); err != nil {
 				rows.Close()
 				return err
 			}
+			r.Facts = factsOf(criteria, services, connectors, regions, subjects, records)
 			switch {
 			case hasEvents:
 				// SendGrid reported it: the lost answer's send went through.

@@ -23,6 +23,7 @@ type storedPage struct {
 	id         string
 	at         time.Time
 	from       sgAddress
+	replyTo    *sgAddress
 	subject    string
 	text       string
 	html       string
@@ -45,6 +46,7 @@ func newStoredPage(req *sgRequest, id string, at time.Time) *storedPage {
 	if req.From != nil {
 		p.from = *req.From
 	}
+	p.replyTo = req.ReplyTo
 	for _, c := range req.Content {
 		switch {
 		case p.text == "" && strings.EqualFold(c.Type, "text/plain"):
@@ -102,6 +104,8 @@ type Message struct {
 	AcceptedAt time.Time `json:"accepted_at"`
 	// From is the sender.
 	From Address `json:"from"`
+	// ReplyTo is where replies go, when the request said.
+	ReplyTo *Address `json:"reply_to,omitempty"`
 	// To are the to recipients.
 	To []Address `json:"to"`
 	// CC are the cc recipients.
@@ -132,6 +136,7 @@ func (p *storedPage) message(i int, seq uint64) Message {
 		SGMessageID:   sgMessageID(p.id, i, 0),
 		AcceptedAt:    p.at,
 		From:          Address(p.from),
+		ReplyTo:       (*Address)(p.replyTo),
 		To:            addresses(ps.To),
 		CC:            addresses(ps.CC),
 		BCC:           addresses(ps.BCC),
