@@ -329,7 +329,20 @@ func (w *incident) decide(ctx workflow.Context, status PartnerStatus, comment, a
 	return w.release(ctx, s.Partner.ContentHash, s.Partner.ScopeVersion)
 }
 
+// errFollowupIsADraft refuses the old follow-up: it sent the approved notice again, and
+// now that every phase has its own draft that could not say what changed.
+var errFollowupIsADraft = errors.New("a follow-up is the next phase's own notice draft, saying what changed: propose it (breachflow incident followup ID -f FILE) and approve it")
+
 func (w *incident) validateFollowup(_ workflow.Context, in FollowupInput) error {
+	if err := requireActor(in.Actor); err != nil {
+		return err
+	}
+	return errFollowupIsADraft
+}
+
+// followupApplies is the check the follow-up passed when it was accepted; its handler
+// re-checks it under the lock, so replays of histories that took it run as they did.
+func (w *incident) followupApplies(in FollowupInput) error {
 	if err := requireActor(in.Actor); err != nil {
 		return err
 	}
@@ -343,9 +356,10 @@ func (w *incident) validateFollowup(_ workflow.Context, in FollowupInput) error 
 }
 
 // onFollowup opens an update phase carrying the current approved notice: every tenant in
-// scope is owed it once, and a pass sends it.
+// scope is owed it once, and a pass sends it. Its validator refuses it now; the replays of
+// histories that took it still run it.
 func (w *incident) onFollowup(ctx workflow.Context, in FollowupInput) (*Status, error) {
-	return w.locked(ctx, func() error { return w.validateFollowup(ctx, in) }, func() error {
+	return w.locked(ctx, func() error { return w.followupApplies(in) }, func() error {
 		var phase int
 		if err := workflow.ExecuteActivity(w.bulk(ctx), acts.OpenPhase, activities.OpenPhaseInput{
 			IncidentID: w.in.IncidentID, Kind: "update", Actor: in.Actor}).Get(ctx, &phase); err != nil {

@@ -227,8 +227,9 @@ func (s *stack) waitFor(t *testing.T, id string, what string, timeout time.Durat
 func (s *stack) approveNotice(t testing.TB, id string, criteria store.ScopeCriteria) string {
 	t.Helper()
 	s.update(t, id, workflows.UpdateAssess, workflows.AssessInput{Reportable: true, Rationale: "personal data of controllers' users exposed", Actor: "alice"})
-	hash, err := activities.ProposeDraft(context.Background(), s.st, id, draftJSON(t, "Device database exposure"), "alice")
+	p, err := activities.ProposeDraft(context.Background(), s.st, id, draftJSON(t, ""), "alice", activities.DraftOptions{})
 	require.NoError(t, err)
+	hash := p.Hash
 	s.update(t, id, workflows.UpdateDraft, workflows.DraftInput{ContentHash: hash, Actor: "alice"})
 	s.update(t, id, workflows.UpdateScope, workflows.ScopeInput{Criteria: criteria, Actor: "alice"})
 	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: hash, Actor: s.approver(t, "alice")})
@@ -486,7 +487,8 @@ func TestRescopeAfterChangesRequestedNotifiesAll(t *testing.T) {
 	require.Positive(t, st.Scope.PartnerCovered)
 	s.update(t, id, workflows.UpdatePartnerDecision, workflows.PartnerDecisionInput{Comment: "name our product", ContentHash: hash, Actor: "partner:devicecare"})
 	s.update(t, id, workflows.UpdateScope, workflows.ScopeInput{Criteria: store.ScopeCriteria{Countries: []string{"IT", "ES"}}, Actor: "alice"})
-	h2, err := activities.ProposeDraft(context.Background(), s.st, id, draftJSON(t, "Device database exposure (DeviceCare)"), "alice")
+	p2, err := activities.ProposeDraft(context.Background(), s.st, id, draftJSON(t, "Reviewed with DeviceCare."), "alice", activities.DraftOptions{})
+	h2 := p2.Hash
 	require.NoError(t, err)
 	s.update(t, id, workflows.UpdateDraft, workflows.DraftInput{ContentHash: h2, Actor: "alice"})
 	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: h2, Actor: s.approver(t, "alice")})
@@ -652,11 +654,11 @@ func TestWidenedScopeAfterTrackingNotifiesOnlyNewTenants(t *testing.T) {
 	require.Equal(t, len(fr), l.Tenants)
 	require.Equal(t, len(de), l.Removed)
 	require.Len(t, s.noticesPerTenant(t), len(de)+len(fr))
-	// An update phase for version 3 needs the notice approved for version 3.
-	require.ErrorContains(t, s.tryUpdate(id, workflows.UpdateFollowup, workflows.FollowupInput{Actor: "alice"}), "approve it first")
-	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: hash, Actor: s.approver(t, "alice")})
-	s.update(t, id, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: hash, Actor: s.approver(t, "bob")})
-	s.update(t, id, workflows.UpdateFollowup, workflows.FollowupInput{Actor: "alice"})
+	// The old follow-up, which sent the same notice again, is refused; an update phase is
+	// its own draft, approved for version 3.
+	require.ErrorContains(t, s.tryUpdate(id, workflows.UpdateFollowup, workflows.FollowupInput{Actor: "alice"}), "next phase's own notice draft")
+	p := s.propose(t, id, phaseDraft(t, "The FR tenants are the only ones still affected.", "A leaked credential gave read access."), true, "")
+	s.approveTwice(t, id, p.Hash)
 	s.waitFor(t, id, "update phase", time.Minute, func(st workflows.Status) bool {
 		return st.Phases == 2 && st.Stage == workflows.StageTracking && len(st.Ledger.PlannablePhases) == 0
 	})

@@ -30,6 +30,13 @@ func TestContentHashIsStable(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &decoded))
 	require.Equal(t, h, notice.ContentHash(decoded))
 
+	// So does a draft using every part.
+	b, err = json.Marshal(translatedDraft())
+	require.NoError(t, err)
+	decoded = notice.Draft{}
+	require.NoError(t, json.Unmarshal(b, &decoded))
+	require.Equal(t, notice.ContentHash(translatedDraft()), notice.ContentHash(decoded))
+
 	// The same instant in another time zone is the same content.
 	zoned := validDraft()
 	zoned.Fields.AwareAt = zoned.Fields.AwareAt.In(time.FixedZone("CET", 3600))

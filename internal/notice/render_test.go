@@ -2,6 +2,7 @@ package notice_test
 
 import (
 	"html"
+	"slices"
 	"strings"
 	"testing"
 
@@ -70,11 +71,11 @@ func TestRenderEachLocale(t *testing.T) {
 			}
 			require.Contains(t, r.HTML, "<li>"+html.EscapeString(f.DataSubjectCategories[1])+"</li>")
 
-			for _, tag := range []string{notice.TagTenantName, notice.TagAckURL, notice.TagDeadline} {
+			for _, tag := range []string{notice.TagTenantName, notice.TagAckURL, notice.TagDeadline, notice.TagTenantFacts} {
 				require.Contains(t, r.Text, tag)
 				require.NotContains(t, r.HTML, tag)
 			}
-			for _, tag := range []string{notice.TagTenantNameHTML, notice.TagAckURLHTML, notice.TagDeadlineHTML} {
+			for _, tag := range []string{notice.TagTenantNameHTML, notice.TagAckURLHTML, notice.TagDeadlineHTML, notice.TagTenantFactsHTML} {
 				require.Contains(t, r.HTML, tag)
 				require.NotContains(t, r.Text, tag)
 			}
@@ -159,7 +160,9 @@ func TestRenderRejectsInvalidDraft(t *testing.T) {
 func TestRenderEscapesHTMLInFields(t *testing.T) {
 	t.Parallel()
 	const attack = `<script>alert("x")</script><img src=x onerror=alert(1)>`
-	d := validDraft()
+	d := updateDraft(2, notice.PhaseUpdate)
+	d.Fields.WhatsNew = attack
+	d.Sender = notice.Sender{Organisation: "Org " + attack, Signature: "Sig\n" + attack}
 	f := &d.Fields
 	f.Reference += attack
 	f.Title = "Title " + attack
@@ -178,7 +181,7 @@ func TestRenderEscapesHTMLInFields(t *testing.T) {
 		require.NotContains(t, r.HTML, "<script")
 		require.NotContains(t, r.HTML, "<img")
 		require.Contains(t, r.HTML, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;")
-		require.GreaterOrEqual(t, strings.Count(r.HTML, "&lt;script&gt;"), 11)
+		require.GreaterOrEqual(t, strings.Count(r.HTML, "&lt;script&gt;"), 15)
 		require.Contains(t, r.Text, attack, "plain text shows the field as written")
 	}
 }
@@ -228,53 +231,91 @@ func TestFieldsCannotForgeSubstitutionTags(t *testing.T) {
 	t.Parallel()
 	forged := []string{
 		notice.TagAckURL, notice.TagAckURLHTML, notice.TagTenantName, notice.TagTenantNameHTML,
-		notice.TagDeadline, notice.TagDeadlineHTML, "-BF_ACK_URL-", "-Bf_ack_url_html-",
+		notice.TagDeadline, notice.TagDeadlineHTML, notice.TagTenantFacts, notice.TagTenantFactsHTML,
+		"-BF_ACK_URL-", "-Bf_ack_url_html-",
 	}
-	baseline, err := notice.Render(validDraft(), "en")
-	require.NoError(t, err)
-	baseFor, err := notice.RenderFor(validDraft(), recipient("en"))
-	require.NoError(t, err)
-	link := recipient("en").AckURL
+	// The baseline is an Italian-translated update, so every kind of value renders.
+	base := func() notice.Draft {
+		d := updateDraft(2, notice.PhaseUpdate)
+		d.Translations = map[string]notice.Translation{"it": translationFor(d.Fields, "it")}
+		return d
+	}
+	link := recipient("it").AckURL
 
 	fields := []struct {
 		name string
-		set  func(f *notice.Fields, s string)
+		set  func(d *notice.Draft, s string)
+		locs []string // where the value shows: English text only in en, translations only in it
 	}{
-		{"reference", func(f *notice.Fields, s string) { f.Reference = "INC" + s[:60] }},
-		{"title", func(f *notice.Fields, s string) { f.Title = "Title " + s }},
-		{"nature", func(f *notice.Fields, s string) { f.Nature = s + " nature " + s }},
-		{"data_categories", func(f *notice.Fields, s string) { f.DataCategories = []string{s} }},
-		{"data_subject_categories", func(f *notice.Fields, s string) { f.DataSubjectCategories = []string{"a" + s} }},
-		{"contact_name", func(f *notice.Fields, s string) { f.Contact.Name = s }},
-		{"contact_role", func(f *notice.Fields, s string) { f.Contact.Role = s }},
-		{"likely_consequences", func(f *notice.Fields, s string) { f.LikelyConsequences = s }},
-		{"measures_taken", func(f *notice.Fields, s string) { f.MeasuresTaken = s }},
-		{"measures_proposed", func(f *notice.Fields, s string) { f.MeasuresProposed = s }},
-		{"additional_information", func(f *notice.Fields, s string) { f.AdditionalInformation = s }},
+		{"reference", func(d *notice.Draft, s string) { d.Fields.Reference = "INC" + s[:60] }, []string{"en", "it"}},
+		{"title", func(d *notice.Draft, s string) { d.Fields.Title = "Title " + s }, []string{"en"}},
+		{"nature", func(d *notice.Draft, s string) { d.Fields.Nature = s + " nature " + s }, []string{"en"}},
+		{"data_categories", func(d *notice.Draft, s string) { d.Fields.DataCategories = []string{s, "b"} }, []string{"en"}},
+		{"data_subject_categories", func(d *notice.Draft, s string) { d.Fields.DataSubjectCategories = []string{"a" + s, "b"} }, []string{"en"}},
+		{"contact_name", func(d *notice.Draft, s string) { d.Fields.Contact.Name = s }, []string{"en", "it"}},
+		{"contact_role", func(d *notice.Draft, s string) { d.Fields.Contact.Role = s }, []string{"en", "it"}},
+		{"likely_consequences", func(d *notice.Draft, s string) { d.Fields.LikelyConsequences = s }, []string{"en"}},
+		{"measures_taken", func(d *notice.Draft, s string) { d.Fields.MeasuresTaken = s }, []string{"en"}},
+		{"measures_proposed", func(d *notice.Draft, s string) { d.Fields.MeasuresProposed = s }, []string{"en"}},
+		{"whats_new", func(d *notice.Draft, s string) { d.Fields.WhatsNew = s }, []string{"en"}},
+		{"sender_organisation", func(d *notice.Draft, s string) { d.Sender.Organisation = s }, []string{"en", "it"}},
+		{"sender_signature", func(d *notice.Draft, s string) { d.Sender.Signature = s + "\n" + s }, []string{"en", "it"}},
+		{"translated_title", func(d *notice.Draft, s string) { setIT(d, func(tr *notice.Translation) { tr.Title = s }) }, []string{"it"}},
+		{"translated_nature", func(d *notice.Draft, s string) { setIT(d, func(tr *notice.Translation) { tr.Nature = s }) }, []string{"it"}},
+		{"translated_category", func(d *notice.Draft, s string) {
+			setIT(d, func(tr *notice.Translation) { tr.DataCategories[0] = s })
+		}, []string{"it"}},
+		{"translated_whats_new", func(d *notice.Draft, s string) { setIT(d, func(tr *notice.Translation) { tr.WhatsNew = s }) }, []string{"it"}},
 	}
-	for _, fld := range fields {
-		t.Run(fld.name, func(t *testing.T) {
-			t.Parallel()
-			d := validDraft()
-			fld.set(&d.Fields, strings.Join(forged, " "))
-			r, err := notice.Render(d, "en")
-			require.NoError(t, err)
-			for _, tag := range notice.Tags() {
-				for _, part := range []struct{ got, base string }{
-					{r.Subject, baseline.Subject}, {r.Text, baseline.Text}, {r.HTML, baseline.HTML},
-				} {
-					require.Equal(t, strings.Count(strings.ToLower(part.base), tag), strings.Count(strings.ToLower(part.got), tag), "tag %s", tag)
-				}
+	for _, loc := range []string{"en", "it"} {
+		baseline, err := notice.Render(base(), loc)
+		require.NoError(t, err)
+		baseFor, err := notice.RenderFor(base(), recipient(loc))
+		require.NoError(t, err)
+		for _, fld := range fields {
+			if !slices.Contains(fld.locs, loc) {
+				continue
 			}
-
-			final, err := notice.RenderFor(d, recipient("en"))
-			require.NoError(t, err)
-			require.Equal(t, strings.Count(baseFor.Text, link), strings.Count(final.Text, link))
-			require.Equal(t, strings.Count(baseFor.HTML, html.EscapeString(link)), strings.Count(final.HTML, html.EscapeString(link)))
-			// The text still reads the same to a person.
-			require.Contains(t, strings.ReplaceAll(final.Text, "\u200b", ""), "-bf_ack_url-")
-		})
+			t.Run(loc+"/"+fld.name, func(t *testing.T) {
+				t.Parallel()
+				d := base()
+				fld.set(&d, strings.Join(forged, " "))
+				checkNoForgedTags(t, d, loc, baseline, baseFor, link)
+			})
+		}
 	}
+	d := base()
+	d.Fields.AdditionalInformation = strings.Join(forged, " ")
+	setIT(&d, func(tr *notice.Translation) { tr.AdditionalInformation = strings.Join(forged, " ") })
+	for _, loc := range []string{"en", "it"} {
+		baseline, err := notice.Render(base(), loc)
+		require.NoError(t, err)
+		baseFor, err := notice.RenderFor(base(), recipient(loc))
+		require.NoError(t, err)
+		checkNoForgedTags(t, d, loc, baseline, baseFor, link)
+	}
+}
+
+// checkNoForgedTags renders d in loc and asserts it holds exactly the tags and links the
+// baseline does, while the forged text still reads as written.
+func checkNoForgedTags(t *testing.T, d notice.Draft, loc string, baseline, baseFor notice.Rendered, link string) {
+	t.Helper()
+	r, err := notice.Render(d, loc)
+	require.NoError(t, err)
+	for _, tag := range notice.Tags() {
+		for _, part := range []struct{ got, base string }{
+			{r.Subject, baseline.Subject}, {r.Text, baseline.Text}, {r.HTML, baseline.HTML},
+		} {
+			require.Equal(t, strings.Count(strings.ToLower(part.base), tag), strings.Count(strings.ToLower(part.got), tag), "tag %s", tag)
+		}
+	}
+
+	final, err := notice.RenderFor(d, recipient(loc))
+	require.NoError(t, err)
+	require.Equal(t, strings.Count(baseFor.Text, link), strings.Count(final.Text, link))
+	require.Equal(t, strings.Count(baseFor.HTML, html.EscapeString(link)), strings.Count(final.HTML, html.EscapeString(link)))
+	// The text still reads the same to a person.
+	require.Contains(t, strings.ReplaceAll(final.Subject+final.Text, "\u200b", ""), "-bf_ack_url-")
 }
 
 func TestFieldsAdjacentToPlaceholdersCannotForgeTags(t *testing.T) {

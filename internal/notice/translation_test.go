@@ -204,3 +204,24 @@ func setIT(d *notice.Draft, change func(tr *notice.Translation)) {
 	change(&tr)
 	d.Translations["it"] = tr
 }
+
+func TestRenderTranslatedDraftIsDeterministic(t *testing.T) {
+	t.Parallel()
+	first := translatedDraft()
+	again := translatedDraft()
+	again.Translations = map[string]notice.Translation{}
+	for _, loc := range []string{"it", "fr", "es", "de"} {
+		again.Translations[loc] = translationFor(again.Fields, loc)
+	}
+	for _, loc := range notice.Locales() {
+		a, err := notice.Render(first, loc)
+		require.NoError(t, err)
+		b, err := notice.Render(again, loc)
+		require.NoError(t, err)
+		require.Equal(t, a, b)
+		if loc != "en" {
+			require.Contains(t, a.Subject, first.Translations[loc].Title)
+			require.Contains(t, a.Text, first.Translations[loc].WhatsNew)
+		}
+	}
+}

@@ -184,9 +184,10 @@ func TestValidateAcceptsCompleteCustomTemplates(t *testing.T) {
 	require.NoError(t, notice.Validate(d))
 
 	for _, loc := range notice.Locales() {
-		d := validDraft()
-		d.Templates = map[string]notice.Template{loc: notice.DefaultTemplate(loc)}
-		require.NoError(t, notice.Validate(d), "the default %s templates must pass the rules custom ones do", loc)
+		for _, d := range []notice.Draft{validDraft(), updateDraft(2, notice.PhaseUpdate), updateDraft(4, notice.PhaseFinal)} {
+			d.Templates = map[string]notice.Template{loc: notice.DefaultTemplate(loc)}
+			require.NoError(t, notice.Validate(d), "the default %s templates must pass the rules custom ones do", loc)
+		}
 	}
 }
 

@@ -68,9 +68,18 @@ const deliverableSQL = `c.undeliverable_at IS NULL AND (c.kind = 'primary' OR %s
 // tenant id) owed the phase, released under a (content hash, scope version) that two
 // people approved, each to its deliverable contacts that have no live notice of the phase.
 const noticeChunkSQL = `
-WITH ok AS (
+WITH approved AS (
 	SELECT content_hash, scope_version FROM approvals WHERE incident_id = $1
 	GROUP BY content_hash, scope_version HAVING count(DISTINCT approver) >= 2
+), ok AS (
+	SELECT content_hash, scope_version FROM approved
+	UNION
+	-- A tenant the scope gained after this phase is sent the phase's own approved notice
+	-- under the approval of a later phase's notice for the tenant's scope version.
+	SELECT p.content_hash, a.scope_version FROM approved a
+	JOIN notice_drafts d ON d.incident_id = $1 AND d.content_hash = a.content_hash AND d.phase > $3
+	JOIN notice_phases p ON p.incident_id = $1 AND p.phase = $3
+	WHERE p.content_hash IN (SELECT content_hash FROM approved)
 ), chunk AS (
 	SELECT l.tenant_id, l.content_hash, l.unreachable_at IS NOT NULL AS was_unreachable,
 	       EXISTS (SELECT 1 FROM contacts c WHERE c.tenant_id = l.tenant_id AND c.undeliverable_at IS NULL) AS reachable
