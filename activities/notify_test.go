@@ -61,9 +61,12 @@ func newFixture(t *testing.T, n int, apiKey string) *fixture {
 		Contact: notice.ContactPoint{Name: "DPO", Phone: "+1 555 0100"}, LikelyConsequences: "c", MeasuresTaken: "m", MeasuresProposed: "p"}}
 	raw, err := json.Marshal(d)
 	require.NoError(t, err)
-	hash, err := activities.ProposeDraft(ctx, st, inc.ID, raw, "alice")
+	p, err := activities.ProposeDraft(ctx, st, inc.ID, raw, "alice", activities.DraftOptions{Sender: notice.Sender{Organisation: "Provider Cloud SE"}})
 	require.NoError(t, err)
-	require.NoError(t, st.SaveDraft(ctx, inc.ID, raw, hash, "alice"))
+	hash := p.Hash
+	stored, err := st.GetDraft(ctx, inc.ID, hash)
+	require.NoError(t, err)
+	require.NoError(t, st.SaveDraft(ctx, inc.ID, stored, hash, "alice"))
 	_, err = st.ResolveScope(ctx, inc.ID, store.ScopeCriteria{Services: []string{"compute", "object-storage", "managed-postgres", "identity", "email-relay", "backup", tenants.PartnerService}}, "alice")
 	require.NoError(t, err)
 	for _, who := range []string{"alice", "bob"} {

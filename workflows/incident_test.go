@@ -41,27 +41,28 @@ type fakePhase struct {
 // the real one: releases need two approvals of (hash, version) and, for covered tenants,
 // the partner's confirmation of the hash; passes notify what is released.
 type wf struct {
-	t          *testing.T
-	env        *testsuite.TestWorkflowEnvironment
-	total      int
-	covered    int
-	acked      int
-	scopes     int
-	phases     []*fakePhase
-	approvals  map[string]map[string]bool // hash/version → approvers
-	partnerOK  map[string]bool            // hash → confirmed or overridden
-	reviewHash string
-	failSends  bool  // every page refused for good
-	remindErr  error // what RemindPartner answers
-	releases   []activities.ReleaseInput
-	passes     []string // kind:tenants notified
-	plans      []activities.PlanStepInput
-	alerts     []string
-	alertLog   []string // kind:tenants@time
-	reminded   int
-	decided    []string
-	rejected   []string
-	slowStage  workflows.Stage
+	t            *testing.T
+	env          *testsuite.TestWorkflowEnvironment
+	total        int
+	covered      int
+	acked        int
+	scopes       int
+	phases       []*fakePhase
+	openedPhases []string                   // hashes whose draft phase was opened
+	approvals    map[string]map[string]bool // hash/version → approvers
+	partnerOK    map[string]bool            // hash → confirmed or overridden
+	reviewHash   string
+	failSends    bool  // every page refused for good
+	remindErr    error // what RemindPartner answers
+	releases     []activities.ReleaseInput
+	passes       []string // kind:tenants notified
+	plans        []activities.PlanStepInput
+	alerts       []string
+	alertLog     []string // kind:tenants@time
+	reminded     int
+	decided      []string
+	rejected     []string
+	slowStage    workflows.Stage
 }
 
 func newWF(t *testing.T, total, covered int) *wf {
@@ -127,6 +128,11 @@ func newWFWith(t *testing.T, total, covered int, slowStage workflows.Stage) *wf 
 		return res, nil
 	})
 	env.OnActivity(a.OpenPhase, mock.Anything, mock.Anything).Return(func(context.Context, activities.OpenPhaseInput) (int, error) {
+		w.phases = append(w.phases, &fakePhase{})
+		return len(w.phases), nil
+	})
+	env.OnActivity(a.OpenDraftPhase, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.OpenDraftPhaseInput) (int, error) {
+		w.openedPhases = append(w.openedPhases, in.ContentHash)
 		w.phases = append(w.phases, &fakePhase{})
 		return len(w.phases), nil
 	})
@@ -466,18 +472,26 @@ func TestRemindersThenEscalation(t *testing.T) {
 	require.Equal(t, 6, st.Ledger.Acknowledged)
 }
 
-func TestFollowupOpensAPhaseAndCloseRules(t *testing.T) {
+func TestFollowupIsTheNextPhasesDraftAndCloseRules(t *testing.T) {
 	w := newWF(t, 10, 0)
 	w.approve(h1)
-	w.at(time.Hour, workflows.UpdateFollowup, workflows.FollowupInput{Actor: "alice"})
+	w.at(time.Hour, workflows.UpdateFollowup, workflows.FollowupInput{Actor: "alice"})                                  // the old follow-up: refused
+	w.at(time.Hour+time.Minute, workflows.UpdateDraft, workflows.DraftInput{ContentHash: h2, Actor: "alice", Phase: 3}) // skips phase 2: refused
+	w.at(time.Hour+2*time.Minute, workflows.UpdateDraft, workflows.DraftInput{ContentHash: h2, Actor: "alice", Phase: 2})
+	w.at(time.Hour+3*time.Minute, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: h2, Actor: "alice"})
+	w.at(time.Hour+4*time.Minute, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: h2, Actor: "bob"})
 	w.at(2*time.Hour, workflows.UpdateClose, workflows.CloseInput{Actor: "alice"}) // not all acknowledged, no reason
 	w.closeAt(3 * time.Hour)
 	st := w.run("", workflows.Timing{})
 	require.Equal(t, []string{"initial:10", "followup:10"}, w.passes)
 	require.Equal(t, 2, w.plans[1].Phase)
 	require.Equal(t, 2, st.Phases)
-	require.Len(t, w.rejected, 1)
-	require.Contains(t, w.rejected[0], "reason: required")
+	require.Equal(t, 2, st.ApprovedPhase)
+	require.Equal(t, []string{h2}, w.openedPhases, "the phase opened is the approved draft's")
+	require.Len(t, w.rejected, 3)
+	require.Contains(t, w.rejected[0], "next phase's own notice draft")
+	require.Contains(t, w.rejected[1], "the next phase is 2")
+	require.Contains(t, w.rejected[2], "reason: required")
 	require.Equal(t, "responder closed", st.CloseReason)
 }
 

@@ -230,7 +230,7 @@ func TestPhasesTellEachTenantEveryPhaseOnce(t *testing.T) {
 	// The final notice reached everyone: closing needs no reason.
 	s.update(t, id, workflows.UpdateClose, workflows.CloseInput{Actor: "alice"})
 	require.Equal(t, "final notice sent to every tenant in scope", s.status(t, id).CloseReason)
-	s.checkHistories(t, id, 4096, "")
+	s.checkHistories(t, id, 4096, historiesDir(t))
 }
 
 // notYetKnown is how each locale's notice says an element will follow.

@@ -1,0 +1,146 @@
+package store_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/breachflow/breachflow/internal/notice"
+	"github.com/breachflow/breachflow/internal/store"
+)
+
+// putPhaseDraft keeps a stand-in draft of phase (kind) under hash, as ProposeDraft would.
+func (f *ledgerFixture) putPhaseDraft(hash string, phase int, kind string) {
+	f.t.Helper()
+	raw, err := json.Marshal(map[string]any{"phase": map[string]any{"number": phase, "kind": kind}})
+	require.NoError(f.t, err)
+	require.NoError(f.t, f.s.PutDraft(f.ctx, f.id, raw, hash, "alice"))
+}
+
+// Each phase is released with its own approved hash; a tenant the scope gained later is
+// owed the earlier phases with the hash each was approved with, under the later approval.
+func TestPhasesReleaseTheirOwnHashAndLateTenantsTheEarlierOnes(t *testing.T) {
+	t.Parallel()
+	f := newLedgerFixture(t, fixtureOpts{})
+	hashC := "c" + hashA[1:]
+	f.simple("t1", "t2")
+	f.putPhaseDraft(hashA, 1, notice.PhaseInitial)
+	f.putPhaseDraft(hashB, 2, notice.PhaseUpdate)
+	f.putPhaseDraft(hashC, 4, notice.PhaseUpdate)
+	f.scope("t1")
+	require.Equal(t, 1, f.approveAndRelease(hashA, 1))
+	f.planAll(f.pass(1, 1))
+	f.sendAll(1)
+
+	// Phase 2 cannot open before its draft is approved past the phase before; phase 4 skips one.
+	_, err := f.s.OpenDraftPhase(f.ctx, f.id, hashC, "alice")
+	require.ErrorIs(t, err, store.ErrInvalidInput)
+	require.ErrorContains(t, err, "the next phase is 2")
+	f.simple("t3")
+	f.scope("t1", "t3") // t3 is late: version 2
+	phase, err := f.s.OpenDraftPhase(f.ctx, f.id, hashB, "alice")
+	require.NoError(t, err)
+	require.Equal(t, 2, phase)
+	again, err := f.s.OpenDraftPhase(f.ctx, f.id, hashB, "alice")
+	require.NoError(t, err)
+	require.Equal(t, 2, again, "opening it again is a no-op")
+	st, err := f.s.Phases(f.ctx, f.id)
+	require.NoError(t, err)
+	require.Equal(t, store.PhaseState{Opened: 2, Approved: 1, ApprovedKind: notice.PhaseInitial}, st)
+
+	f.approve(hashB, 2, "alice", "bob")
+	released, _ := f.release(hashB, 2)
+	require.Equal(t, 3, released, "t1 and t3 phase 2, and t3 phase 1")
+	require.Equal(t, hashA, *f.row(1, "t3").ContentHash, "the late tenant is sent the initial notice as approved")
+	require.Equal(t, hashB, *f.row(2, "t1").ContentHash)
+	require.Equal(t, hashB, *f.row(2, "t3").ContentHash)
+	require.Equal(t, hashA, *f.row(1, "t1").ContentHash, "what was sent stays")
+
+	// The earlier phase is planned for the late tenant under the later phase's approval.
+	out := f.planAll(f.pass(2, 1))
+	require.Equal(t, 1, out.Notices)
+	require.Equal(t, []string{"t3"}, keys(f.recipients(2)))
+	st, err = f.s.Phases(f.ctx, f.id)
+	require.NoError(t, err)
+	require.Equal(t, store.PhaseState{Opened: 2, Approved: 2, ApprovedKind: notice.PhaseUpdate}, st)
+
+	// Nothing follows a final phase.
+	hashD := "d" + hashA[1:]
+	f.putPhaseDraft(hashD, 3, notice.PhaseFinal)
+	_, err = f.s.OpenDraftPhase(f.ctx, f.id, hashD, "alice")
+	require.NoError(t, err)
+	hashE := "e" + hashA[1:]
+	f.putPhaseDraft(hashE, 4, notice.PhaseUpdate)
+	_, err = f.s.OpenDraftPhase(f.ctx, f.id, hashE, "alice")
+	require.ErrorContains(t, err, "final notice; no phase follows")
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// A page's recipients carry their tenant's facts: the values the scope criteria name
+// and the tenant's imported impact; a preview shows the same for a chosen tenant.
+func TestClaimedRecipientsCarryTheirTenantsFacts(t *testing.T) {
+	t.Parallel()
+	f := newLedgerFixture(t, fixtureOpts{})
+	f.tenant("t1", "it", 72, "compute", "backup", "dns")
+	f.contact("t1", "primary", "")
+	f.tenant("t2", "de", 72, "backup")
+	f.contact("t2", "primary", "")
+	f.tenant("t3", "en", 72, "compute")
+	lost := f.contact("t3", "primary", "")
+	f.undeliverable(lost)
+	f.exec(`UPDATE tenants SET connectors = '{jamf-pro,google}', data_regions = '{eu-west}' WHERE id = 't1'`)
+	_, err := f.s.ResolveScope(f.ctx, f.id, store.ScopeCriteria{Services: []string{"compute", "backup"}}, "alice")
+	require.NoError(t, err)
+
+	// Bad impact changes nothing.
+	_, err = f.s.ImportImpact(f.ctx, f.id, []store.Impact{{TenantID: "t1", DataSubjects: 10, Records: 20}, {TenantID: "nope"}}, "alice")
+	require.ErrorContains(t, err, "unknown tenants: nope")
+	_, err = f.s.ImportImpact(f.ctx, f.id, []store.Impact{{TenantID: "t1", DataSubjects: 10}, {TenantID: "t1", DataSubjects: 11}}, "alice")
+	require.ErrorContains(t, err, "appears twice")
+	_, err = f.s.ImportImpact(f.ctx, f.id, []store.Impact{{TenantID: "t1", DataSubjects: -1}}, "alice")
+	require.ErrorContains(t, err, "negative")
+	var n int
+	require.NoError(t, f.s.Pool().QueryRow(f.ctx, `SELECT count(*) FROM tenant_impacts`).Scan(&n))
+	require.Zero(t, n)
+	got, err := f.s.ImportImpact(f.ctx, f.id, []store.Impact{{TenantID: "t1", DataSubjects: 10, Records: 20}}, "alice")
+	require.NoError(t, err)
+	require.Equal(t, 1, got)
+	_, err = f.s.ImportImpact(f.ctx, f.id, []store.Impact{{TenantID: "t1", DataSubjects: 12, Records: 40}}, "alice")
+	require.NoError(t, err, "a later import replaces the numbers")
+
+	p, err := f.s.PreviewTenant(f.ctx, f.id, "t1")
+	require.NoError(t, err)
+	// The connectors and regions are no reason: the criteria name none.
+	want := notice.TenantFacts{Services: []string{"compute", "backup"}, DataSubjects: 12, Records: 40}
+	require.Equal(t, want, p.Facts)
+	require.True(t, p.InScope)
+	require.Equal(t, "it", p.Locale)
+	_, err = f.s.PreviewTenant(f.ctx, f.id, "missing")
+	require.ErrorIs(t, err, store.ErrUnknownTenant)
+
+	reach, err := f.s.ScopeReach(f.ctx, f.id)
+	require.NoError(t, err)
+	require.Equal(t, store.Reach{ScopeVersion: 1, Tenants: 3, NoDeliverable: 1, Sample: []string{"t3"}}, reach)
+
+	f.approveAndRelease(hashA, 1)
+	f.planAll(f.pass(1, 1))
+	facts := map[string]notice.TenantFacts{}
+	var pages int
+	require.NoError(t, f.s.Pool().QueryRow(f.ctx, `SELECT pages FROM notice_rounds WHERE incident_id = $1 AND round = 1`, f.id).Scan(&pages))
+	for page := range pages {
+		cp, err := f.s.ClaimPage(f.ctx, f.id, 1, page, f.secret, 0)
+		require.NoError(t, err)
+		for _, r := range cp.Recipients {
+			facts[r.TenantID] = r.Facts
+		}
+	}
+	require.Equal(t, map[string]notice.TenantFacts{"t1": want, "t2": {Services: []string{"backup"}}}, facts)
+}
