@@ -188,28 +188,31 @@ func TestAcknowledgementLinks(t *testing.T) {
 	}
 	r := e.must(t, http.StatusConflict, "POST", "/v1/incidents/"+id+"/close", keyResponder, map[string]string{"reason": "again"})
 	require.Equal(t, "conflict", r.Err(t).Code)
-	e.must(t, http.StatusConflict, "POST", "/v1/incidents/"+id+"/followup", keyResponder, map[string]any{})
+	r = e.must(t, http.StatusConflict, "POST", "/v1/incidents/"+id+"/followup", keyResponder,
+		map[string]any{"kind": "update", "notice": followupJSON(t, "Nothing new: the incident is closed.")})
+	require.Equal(t, "conflict", r.Err(t).Code)
+	require.Contains(t, r.Err(t).Message, "closed incidents take no more changes")
 	require.Equal(t, store.StageClosed, e.view(t, id).Incident.Stage)
 	// A link of a closed incident still shows its page.
 	e.must(t, http.StatusOK, "GET", page, keyNone, nil)
 }
 
 // TestAckPageNamesTheApprovedNotice: the page names the notice the tenant was sent, by its
-// reference and title, and shows nothing of the incident's internal title or id.
+// reference and the declared title, and shows nothing of the incident's id or of another
+// reference.
 func TestAckPageNamesTheApprovedNotice(t *testing.T) {
 	t.Parallel()
 	e := newAPIEnv(t, envOptions{Tenants: 1, Contacts: 1, Worker: true})
 	var d notice.Draft
-	require.NoError(t, json.Unmarshal(draftJSON(t, "unused"), &d))
+	require.NoError(t, json.Unmarshal(draftJSON(t, ""), &d))
 	f := d.Fields
-	f.Reference, f.Title = "PSIRT-2026-0042", "Unauthorised access to device records"
-	id := e.notifyNotice(t, "svc-acct key leak in mdm-prod (internal)", f, 1)
+	f.Reference = "PSIRT-2026-0042"
+	id := e.notifyNotice(t, "Unauthorised access to device records", f, 1)
 	page := "/ack/" + e.ackToken(t, e.tenantIDs(t, 1)[0])
 	for _, method := range []string{"GET", "POST"} {
 		body := string(e.must(t, http.StatusOK, method, page, keyNone, nil).Body)
 		require.Contains(t, body, "<dd>Unauthorised access to device records (PSIRT-2026-0042)</dd>", method)
 		require.NotContains(t, body, id, method)
-		require.NotContains(t, body, "svc-acct", method)
 		require.NotContains(t, body, "INC-API-TEST", method)
 	}
 }

@@ -101,8 +101,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 			body: map[string]string{"content_hash": strings.Repeat("0", 64)}, want: http.StatusUnprocessableEntity},
 		"POST /v1/incidents/{id}/override": {roles: responders, path: "/v1/incidents/" + id + "/override",
 			body: map[string]string{"justification": "matrix"}, want: http.StatusUnprocessableEntity},
+		// The initial notice is not approved: no phase can follow it yet.
 		"POST /v1/incidents/{id}/followup": {roles: responders, path: "/v1/incidents/" + id + "/followup",
-			body: map[string]any{}, want: http.StatusUnprocessableEntity},
+			body: map[string]any{"kind": "update", "notice": followupJSON(t, "More is known.")}, want: http.StatusBadRequest},
+		"POST /v1/incidents/{id}/impact": {roles: responders, path: "/v1/incidents/" + id + "/impact",
+			body: map[string]any{"tenants": []map[string]any{{"tenant_id": "t-nosuch", "approx_data_subjects": 1}}}, want: http.StatusBadRequest},
 		"POST /v1/incidents/{id}/close": {roles: responders, path: "/v1/incidents/" + id + "/close",
 			body: map[string]any{}, want: http.StatusUnprocessableEntity},
 		// Nothing is scoped yet: a retry is refused, there are no versions to compare, and

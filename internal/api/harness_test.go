@@ -264,13 +264,16 @@ func (e *apiEnv) logged() string {
 	return b.String()
 }
 
-// draftJSON is a complete notice draft.
+// draftJSON is a complete notice draft for an incident declared as declaration(title, …)
+// declares it: the title, awareness time and data categories are the declaration's, so
+// the draft leaves out the time, and states the title (when given) and the categories as
+// declared. The locales other than English read the English text by explicit choice.
 func draftJSON(t *testing.T, title string) json.RawMessage {
 	t.Helper()
 	return draftOf(t, notice.Fields{
-		Reference: "INC-API-TEST", Title: title, AwareAt: time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC),
+		Reference: "INC-API-TEST", Title: title,
 		Nature:                "Unauthorised access to a device-management database through a leaked service credential.",
-		DataCategories:        []string{"device identifiers", "user names"},
+		DataCategories:        []string{"device identifiers"},
 		DataSubjectCategories: []string{"employees of the tenant"},
 		ApproxDataSubjects:    1200, ApproxRecords: 5400,
 		Contact:            notice.ContactPoint{Name: "Privacy Office", Role: "DPO", Email: "privacy@provider.example", Phone: "+49 30 1234567"},
@@ -280,11 +283,36 @@ func draftJSON(t *testing.T, title string) json.RawMessage {
 	})
 }
 
-func draftOf(t *testing.T, f notice.Fields) json.RawMessage {
+// followupJSON is draftJSON as a follow-up's draft: it leaves the title to the
+// declaration and says what is new.
+func followupJSON(t *testing.T, whatsNew string) json.RawMessage {
 	t.Helper()
-	raw, err := json.Marshal(notice.Draft{Fields: f})
+	var d notice.Draft
+	require.NoError(t, json.Unmarshal(draftJSON(t, ""), &d))
+	d.Fields.WhatsNew = whatsNew
+	raw, err := json.Marshal(d)
 	require.NoError(t, err)
 	return raw
+}
+
+// draftOf is a draft with fields f whose other locales fall back to English; the API
+// stamps its configured sender.
+func draftOf(t *testing.T, f notice.Fields) json.RawMessage {
+	t.Helper()
+	raw, err := json.Marshal(notice.Draft{Fields: f, EnglishFallback: otherLocales()})
+	require.NoError(t, err)
+	return raw
+}
+
+// otherLocales are the supported locales other than English.
+func otherLocales() []string {
+	var out []string
+	for _, loc := range notice.Locales() {
+		if loc != notice.DefaultLocale {
+			out = append(out, loc)
+		}
+	}
+	return out
 }
 
 // declaration is a valid declaration body; notice may be nil.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/breachflow/breachflow/internal/api"
 	"github.com/breachflow/breachflow/internal/notice"
 	"github.com/breachflow/breachflow/internal/store"
 	"github.com/breachflow/breachflow/workflows"
@@ -85,7 +86,7 @@ func TestDeclarationRejectsBadInput(t *testing.T) {
 	e := newAPIEnv(t, envOptions{})
 	ok := declaration("Credential exposure", nil)
 	long := func(n int) string { return strings.Repeat("x", n) }
-	badNotice := draftOf(t, notice.Fields{Title: "Only a title"})
+	badNotice := draftOf(t, notice.Fields{Nature: "Only a nature"})
 	var badEmail map[string]any
 	require.NoError(t, json.Unmarshal(draftJSON(t, "Credential exposure"), &badEmail))
 	badEmail["fields"].(map[string]any)["contact_point"] = map[string]any{"name": "Privacy Office", "email": "privacy at provider"}
@@ -132,6 +133,8 @@ func TestDeclarationRejectsBadInput(t *testing.T) {
 		{name: "partner malformed", body: with(ok, "partner", "Device Care"), code: 400, field: "partner"},
 		{name: "partner unknown", body: with(ok, "partner", "nosuch"), code: 400, field: "partner"},
 		{name: "notice incomplete", body: with(ok, "notice", badNotice), code: 400, field: "notice"},
+		{name: "notice with another title", body: with(ok, "notice", draftJSON(t, "Credential exposure (internal)")), code: 400,
+			field: "notice.fields.title", says: `from its declaration ("Credential exposure")`},
 		{name: "notice contact email invalid", body: with(ok, "notice", badEmail), code: 400, field: "notice"},
 		{name: "notice not an object", body: with(ok, "notice", 5), code: 400, field: "notice"},
 		{name: "notice unknown field", body: with(ok, "notice", map[string]any{"felds": map[string]any{}}), code: 400, field: "notice"},
@@ -180,7 +183,7 @@ func TestUpdatesRejectBadInput(t *testing.T) {
 	))
 	draftWith := func(change func(*notice.Draft)) json.RawMessage {
 		var d notice.Draft
-		require.NoError(t, json.Unmarshal(draftJSON(t, "x"), &d))
+		require.NoError(t, json.Unmarshal(draftJSON(t, ""), &d))
 		change(&d)
 		raw, err := json.Marshal(d)
 		require.NoError(t, err)
@@ -193,7 +196,12 @@ func TestUpdatesRejectBadInput(t *testing.T) {
 		{name: "two objects", body: raw(`{} {}`), code: 400},
 		{name: "oversized", body: oversized("nature"), code: 413},
 		{name: "an array", body: raw(`[]`), code: 400, field: "notice"},
-		{name: "incomplete", body: map[string]any{"fields": map[string]any{"title": "x"}}, code: 400, field: "notice"},
+		{name: "incomplete", body: map[string]any{"fields": map[string]any{"nature": "x"}}, code: 400, field: "notice"},
+		{name: "another title", body: draftJSON(t, "Credential exposure (internal)"), code: 400, field: "notice.fields.title", says: "from its declaration"},
+		{name: "another awareness time", body: draftWith(func(d *notice.Draft) { d.Fields.AwareAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }),
+			code: 400, field: "notice.fields.aware_at", says: "from its declaration"},
+		{name: "other data categories", body: draftWith(func(d *notice.Draft) { d.Fields.DataCategories = []string{"passwords"} }),
+			code: 400, field: "notice.fields.data_categories", says: "device identifiers"},
 		{name: "unknown draft field", body: map[string]any{"fields": map[string]any{}, "extra": 1}, code: 400, field: "notice"},
 		{name: "contact email invalid", body: draftWith(func(d *notice.Draft) { d.Fields.Contact.Email = "privacy@@provider" }), code: 400, field: "notice", says: "email"},
 		{name: "nature with a NUL", body: draftWith(func(d *notice.Draft) { d.Fields.Nature = "a\u0000b" }), code: 400, field: "notice"},
@@ -215,7 +223,13 @@ func TestUpdatesRejectBadInput(t *testing.T) {
 		badInput{name: "justification a bool", body: map[string]any{"justification": true}, code: 400, field: "justification"},
 		badInput{name: "justification with a NUL", body: map[string]any{"justification": "a\u0000"}, code: 400, field: "justification"},
 	))
-	e.refuse(t, "POST", inc+"/followup", common("x"))
+	e.refuse(t, "POST", inc+"/followup", append(common("x"),
+		badInput{name: "notice missing", body: map[string]any{"kind": "update"}, code: 400, field: "notice", says: "next phase's notice draft"},
+		badInput{name: "notice not an object", body: map[string]any{"kind": "update", "notice": 5}, code: 400, field: "notice"},
+		badInput{name: "kind a number", body: map[string]any{"kind": 2, "notice": followupJSON(t, "More is known.")}, code: 400, field: "kind"},
+		badInput{name: "valid, but the initial notice is not approved", body: map[string]any{"kind": "update", "notice": followupJSON(t, "More is known.")},
+			code: 400, field: "notice.phase", says: "not approved yet"},
+	))
 	// An unknown incident is 404 once the body is good, and 400 before.
 	e.refuse(t, "POST", "/v1/incidents/INC-20260101-NOSUCH/assessment", []badInput{
 		{name: "unknown incident", body: map[string]any{"reportable": true, "rationale": "x"}, code: 404},
@@ -346,10 +360,16 @@ func TestDeclarationStoresHostileTextVerbatim(t *testing.T) {
 		d := declaration(s, nil)
 		d["summary"] = strings.Repeat(s+"\n", 3)
 		d["data_categories"] = []string{s, "emails " + s}
-		n := draftOf(t, notice.Fields{Reference: "REF-1", Title: s, AwareAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Nature: s,
-			DataCategories: []string{s}, DataSubjectCategories: []string{s}, ApproxDataSubjects: 1, ApproxRecords: 1,
-			Contact: notice.ContactPoint{Name: s, Phone: "+1 555 0100"}, LikelyConsequences: s, MeasuresTaken: s, MeasuresProposed: s})
-		d["notice"] = n
+		f := notice.Fields{Reference: "REF-1", Nature: s, DataSubjectCategories: []string{s}, ApproxDataSubjects: 1, ApproxRecords: 1,
+			Contact: notice.ContactPoint{Name: s, Phone: "+1 555 0100"}, LikelyConsequences: s, MeasuresTaken: s, MeasuresProposed: s}
+		d["notice"] = draftOf(t, f)
+		// The notice states the declaration's title, time and categories, as declared.
+		awareAt, err := time.Parse(time.RFC3339, d["aware_at"].(string))
+		require.NoError(t, err)
+		f.Title, f.AwareAt, f.DataCategories = s, awareAt.UTC(), d["data_categories"].([]string)
+		n, err := json.Marshal(notice.Draft{Phase: notice.Phase{Number: 1, Kind: notice.PhaseInitial}, Fields: f,
+			EnglishFallback: otherLocales(), Sender: notice.Sender{Organisation: api.DefaultSenderOrganisation}})
+		require.NoError(t, err)
 		var created struct{ Incident store.Incident }
 		e.must(t, http.StatusCreated, "POST", "/v1/incidents", keyResponder, d, "Idempotency-Key", fmt.Sprintf("%d %s", i, s)).JSON(t, &created)
 		got := e.view(t, created.Incident.ID).Incident
@@ -427,7 +447,7 @@ func TestIncidentPathsThatCannotExist(t *testing.T) {
 		"/draft":      draftJSON(t, "x"),
 		"/approval":   map[string]string{"content_hash": strings.Repeat("0", 64)},
 		"/override":   map[string]string{"justification": "x"},
-		"/followup":   map[string]any{},
+		"/followup":   map[string]any{"kind": "update", "notice": followupJSON(t, "More is known.")},
 		"/close":      map[string]string{"reason": "x"},
 	}
 	before := e.writes(t)

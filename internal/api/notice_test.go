@@ -26,12 +26,13 @@ func pixel(host, loc string) string {
 	return `<img src="https://` + host + `/p-` + loc + `.gif?l={{.AckURL}}" width="1" height="1" alt="">`
 }
 
-// pixelDraft is draftJSON with a title of its own and, in every locale, the default HTML
+// pixelDraft is draftJSON with a revised nature and, in every locale, the default HTML
 // template with pixel added before </body>.
 func pixelDraft(t *testing.T, title, host string) json.RawMessage {
 	t.Helper()
 	var d notice.Draft
 	require.NoError(t, json.Unmarshal(draftJSON(t, title), &d))
+	d.Fields.Nature += " (revised)"
 	d.Templates = map[string]notice.Template{}
 	for _, loc := range notice.Locales() {
 		src := notice.DefaultTemplate(loc).HTML
@@ -50,10 +51,11 @@ func (e *apiEnv) proposeDirect(t *testing.T, id string, raw json.RawMessage) str
 	ctx := context.Background()
 	k, err := e.st.GetAPIKey(ctx, e.keyIDs[keyResponder])
 	require.NoError(t, err)
-	hash, err := activities.ProposeDraft(ctx, e.st, id, raw, k.Actor())
+	p, err := activities.ProposeDraft(ctx, e.st, id, raw, k.Actor(), activities.DraftOptions{Sender: e.api.Sender})
 	require.NoError(t, err)
+	hash := p.Hash
 	h, err := e.tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflows.IncidentWorkflowID(id),
-		UpdateName: workflows.UpdateDraft, Args: []any{workflows.DraftInput{ContentHash: hash, Actor: k.Actor()}},
+		UpdateName: workflows.UpdateDraft, Args: []any{workflows.DraftInput{ContentHash: hash, Actor: k.Actor(), Phase: p.Phase.Number}},
 		WaitForStage: client.WorkflowUpdateStageCompleted})
 	require.NoError(t, err)
 	var st workflows.Status
@@ -88,7 +90,7 @@ func TestNoticePreview(t *testing.T) {
 	require.Empty(t, p.PreviousHash, "the declared draft is the first")
 	require.Nil(t, p.Diff)
 
-	second := e.proposeDirect(t, id, pixelDraft(t, "Device database exposure (revised)", host))
+	second := e.proposeDirect(t, id, pixelDraft(t, "Device database exposure", host))
 	p = e.preview(t, id, "")
 	require.Equal(t, second, p.ContentHash)
 	require.Equal(t, second, p.CurrentHash)
@@ -105,14 +107,14 @@ func TestNoticePreview(t *testing.T) {
 		require.Equal(t, []string{"html"}, l.Custom, l.Locale)
 		require.Contains(t, l.HTML, img, "%s: the HTML part shows the image as sent", l.Locale)
 		require.Contains(t, l.URLs, "https://"+host+"/p-"+l.Locale+".gif?l="+p.SampleRecipient.AckURL, l.Locale)
-		require.Contains(t, l.Subject, "Device database exposure (revised)", l.Locale)
-		require.Contains(t, l.Text, "Device database exposure (revised)", l.Locale)
+		require.Contains(t, l.Subject, "Device database exposure", l.Locale)
+		require.Contains(t, l.Text, "(revised)", l.Locale)
 		require.Contains(t, l.Text, p.SampleRecipient.AckURL, "%s: the sample link stands in for the recipient's", l.Locale)
 		require.NotContains(t, l.HTML+l.Text+l.Subject, "-bf_", "%s: no substitution tag is left", l.Locale)
 
 		require.NotNil(t, l.Diff, l.Locale)
 		require.Contains(t, l.Diff.HTML, "\n+ "+img+"\n", l.Locale)
-		require.Contains(t, l.Diff.Subject, "+ ", l.Locale)
+		require.Empty(t, l.Diff.Subject, "%s: the title is the declaration's, so the subject is unchanged", l.Locale)
 		require.Contains(t, l.Diff.Text, "- ", l.Locale)
 		require.Contains(t, l.Diff.Text, "+ ", l.Locale)
 		require.Contains(t, p.Diff.HTML, "== "+l.Locale+" ==\n", l.Locale)
@@ -120,7 +122,7 @@ func TestNoticePreview(t *testing.T) {
 	require.Equal(t, notice.Locales(), locales)
 	require.NotNil(t, p.Diff)
 	require.Equal(t, len(notice.Locales()), strings.Count(p.Diff.HTML, "/p-"), "the image once per locale: %s", p.Diff.HTML)
-	require.Contains(t, p.Diff.Text, "Device database exposure (revised)")
+	require.Contains(t, p.Diff.Text, "(revised)")
 
 	// The answer as JSON, as a client reads it.
 	var out map[string]any
@@ -130,9 +132,10 @@ func TestNoticePreview(t *testing.T) {
 	}
 	diff, ok := out["diff"].(map[string]any)
 	require.True(t, ok, "diff: %v", out["diff"])
-	for _, k := range []string{"subject", "text", "html"} {
+	for _, k := range []string{"text", "html"} {
 		require.NotEmpty(t, diff[k], k)
 	}
+	require.Empty(t, diff["subject"])
 
 	// An earlier proposed draft by hash: it replaced nothing.
 	old := e.preview(t, id, "?hash="+first)
@@ -161,10 +164,12 @@ func TestNoticePreview(t *testing.T) {
 // recipient's own values in place of the sample recipient's.
 func shownAs(p api.NoticePreview, m sink.Message) bool {
 	for _, l := range p.Locales {
+		_, sampleFacts := notice.FactsBlock(p.SampleRecipient.Facts, l.Locale)
 		rep := strings.NewReplacer(
 			html.EscapeString(p.SampleRecipient.AckURL), m.Substitutions[notice.TagAckURLHTML],
 			html.EscapeString(p.SampleRecipient.TenantName), m.Substitutions[notice.TagTenantNameHTML],
-			html.EscapeString(notice.FormatTime(p.SampleRecipient.Deadline, l.Locale)), m.Substitutions[notice.TagDeadlineHTML])
+			html.EscapeString(notice.FormatTime(p.SampleRecipient.Deadline, l.Locale)), m.Substitutions[notice.TagDeadlineHTML],
+			sampleFacts, m.Substitutions[notice.TagTenantFactsHTML])
 		if rep.Replace(l.HTML) == m.HTML {
 			return true
 		}

@@ -439,11 +439,14 @@ func (r *run) engine(ctx context.Context, f *Figures, dsn string) (err error) {
 		return err
 	}
 	id := inc.Incident.ID
-	draft := notice.Draft{Fields: notice.Fields{Reference: id, Title: title, AwareAt: awareAt,
+	// The title and awareness time come from the declaration; the tenants' locales other
+	// than English read the English text, there being no translation.
+	draft := notice.Draft{Fields: notice.Fields{Reference: id,
 		Nature: "Unauthorised read access to a database.", DataCategories: []string{"contact details"},
 		DataSubjectCategories: []string{"customers' users"}, ApproxDataSubjects: 100, ApproxRecords: 1000,
 		Contact:            notice.ContactPoint{Name: "Privacy Office", Email: "privacy@provider.example"},
-		LikelyConsequences: "Phishing.", MeasuresTaken: "Access revoked.", MeasuresProposed: "Rotate credentials."}}
+		LikelyConsequences: "Phishing.", MeasuresTaken: "Access revoked.", MeasuresProposed: "Rotate credentials."},
+		EnglishFallback: otherLocales(), Sender: notice.Sender{Organisation: "Benchmark Cloud Ltd"}}
 	var drafted struct {
 		Status struct {
 			ContentHash string `json:"content_hash"`
@@ -507,6 +510,17 @@ func (r *run) engine(ctx context.Context, f *Figures, dsn string) (err error) {
 		return err
 	}
 	return nil
+}
+
+// otherLocales lists every supported locale but English.
+func otherLocales() []string {
+	var out []string
+	for _, l := range notice.Locales() {
+		if l != notice.DefaultLocale {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // startProfile starts a CPU profile into path (none when path is empty).

@@ -34,8 +34,9 @@ func BenchmarkWritePack(b *testing.B) {
 	keys, _ := newKeys(b)
 	inc, _, err := st.CreateIncident(ctx, "", store.Declaration{Title: "Bench", Severity: "high", AwareAt: time.Now().Add(-time.Hour)}, "bench", time.Now())
 	require.NoError(b, err)
-	hash, err := activities.ProposeDraft(ctx, st, inc.ID, draftJSON(b, inc), "bench")
+	p, err := activities.ProposeDraft(ctx, st, inc.ID, draftJSON(b, inc), "bench", activities.DraftOptions{Sender: sender})
 	require.NoError(b, err)
+	hash := p.Hash
 	for _, sql := range []string{
 		`INSERT INTO notice_phases (incident_id, phase, kind, created_by) SELECT $1, 1, 'initial', 'bench' WHERE $2 <> ''`,
 		`INSERT INTO ledger (incident_id, phase, tenant_id, added_version, deadline, content_hash, scope_version, released_at, first_sent_at, satisfied_at, delivered_at)

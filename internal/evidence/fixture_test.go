@@ -31,22 +31,37 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 const publicURL = "https://notices.provider.example"
 
 // notified is one incident taken through the real store and activities (no workflow):
-// declared, drafted by one person, approved by two others, scoped to the first tenants,
-// planned and sent page by page through the real SendGrid client to the mail sink, with
-// delivery events (one bounce) and an acknowledgement, then closed.
+// declared, drafted by one person, approved by two others, scoped to the first tenants by
+// id and by their services, each tenant given its own impact numbers, planned and sent
+// page by page through the real SendGrid client to the mail sink, optionally followed by
+// an update notice, with delivery events (one bounce) and an acknowledgement, then closed.
 type notified struct {
-	st      *store.Store
-	keys    *evidence.Keys
-	acts    *activities.Activities
-	env     *testsuite.TestActivityEnvironment
-	sink    *sink.Sink
-	id      string
-	hash    string
-	tenants []string
-	acked   string // the tenant that acknowledged
-	bounced string // the tenant whose primary contact bounced
-	actor   string // the responder
+	st         *store.Store
+	keys       *evidence.Keys
+	acts       *activities.Activities
+	env        *testsuite.TestActivityEnvironment
+	sink       *sink.Sink
+	id         string
+	hash       string
+	updateHash string // the update notice's, when the fixture sent one
+	tenants    []string
+	facts      map[string]notice.TenantFacts // what each tenant's notices state about it
+	acked      string                        // the tenant that acknowledged
+	bounced    string                        // the tenant whose primary contact bounced
+	actor      string                        // the responder
 }
+
+// fixtureOptions vary notifyIncidentWith.
+type fixtureOptions struct {
+	// update sends an update notice (phase 2) after the initial one.
+	update bool
+}
+
+// sender is who the fixture's notices come from.
+var sender = notice.Sender{Organisation: "Provider Cloud Ltd", Signature: "Security and Privacy Team", ReplyTo: "privacy@provider.example"}
+
+// dataCategories are the fixture incident's declared categories.
+var dataCategories = []string{"device identifiers", "user names"}
 
 func newKeys(t testing.TB) (*evidence.Keys, string) {
 	t.Helper()
@@ -59,8 +74,13 @@ func newKeys(t testing.TB) (*evidence.Keys, string) {
 
 func notifyIncident(t *testing.T, n int, keys *evidence.Keys) *notified {
 	t.Helper()
+	return notifyIncidentWith(t, n, keys, fixtureOptions{})
+}
+
+func notifyIncidentWith(t *testing.T, n int, keys *evidence.Keys, o fixtureOptions) *notified {
+	t.Helper()
 	ctx := context.Background()
-	f := &notified{st: testenv.Store(t), keys: keys}
+	f := &notified{st: testenv.Store(t), keys: keys, facts: map[string]notice.TenantFacts{}}
 	testenv.Tenants(t, f.st, tenants.Options{Tenants: n + 2, ContactsPerTenant: 2, Seed: 11})
 
 	var err error
@@ -69,11 +89,11 @@ func notifyIncident(t *testing.T, n int, keys *evidence.Keys) *notified {
 	t.Cleanup(func() { _ = f.sink.Close() })
 	srv := httptest.NewServer(f.sink.Handler())
 	t.Cleanup(srv.Close)
-	sender, err := mail.NewSender(mail.Config{APIKey: "SG.test", BaseURL: srv.URL, FromEmail: "notices@provider.example", Timeout: 10 * time.Second}, nil)
+	mailer, err := mail.NewSender(mail.Config{APIKey: "SG.test", BaseURL: srv.URL, FromEmail: "notices@provider.example", Timeout: 10 * time.Second}, nil)
 	require.NoError(t, err)
 	secret, err := f.st.AckSecret(ctx, "")
 	require.NoError(t, err)
-	f.acts = &activities.Activities{Store: f.st, Mail: sender, Logger: zap.NewNop(), Now: time.Now, PublicURL: publicURL,
+	f.acts = &activities.Activities{Store: f.st, Mail: mailer, Logger: zap.NewNop(), Now: time.Now, PublicURL: publicURL,
 		AckSecret: secret, AuditKeys: keys}
 
 	person := func(name, role string) string {
@@ -86,21 +106,36 @@ func notifyIncident(t *testing.T, n int, keys *evidence.Keys) *notified {
 
 	inc, _, err := f.st.CreateIncident(ctx, "", store.Declaration{Title: "Device database exposure", Severity: "high",
 		Summary: "A leaked service credential gave read access to the device database.", AwareAt: time.Now().Add(-2 * time.Hour),
-		DataCategories: []string{"device identifiers"}}, f.actor, time.Now())
+		DataCategories: dataCategories}, f.actor, time.Now())
 	require.NoError(t, err)
 	f.id = inc.ID
-	raw := draftJSON(t, inc)
-	f.hash, err = activities.ProposeDraft(ctx, f.st, f.id, raw, f.actor)
+	p, err := activities.ProposeDraft(ctx, f.st, f.id, draftJSON(t, inc), f.actor, activities.DraftOptions{Sender: sender})
 	require.NoError(t, err)
+	require.Empty(t, p.Untranslated)
+	f.hash = p.Hash
 	_, err = f.acts.SaveDraft(ctx, activities.DraftActivityInput{IncidentID: f.id, ContentHash: f.hash, Actor: f.actor})
 	require.NoError(t, err)
 
-	var ids []string
+	// The scope names the tenants and every service they use, so that each tenant's facts
+	// list its own services; the spare tenants are left out.
+	var ids, spare, services []string
 	require.NoError(t, f.st.Pool().QueryRow(ctx, `SELECT array_agg(id ORDER BY id) FROM (SELECT id FROM tenants ORDER BY id LIMIT $1) t`, n).Scan(&ids))
+	require.NoError(t, f.st.Pool().QueryRow(ctx, `SELECT array_agg(id ORDER BY id) FROM tenants WHERE id <> ALL ($1)`, ids).Scan(&spare))
+	require.NoError(t, f.st.Pool().QueryRow(ctx, `SELECT array_agg(DISTINCT s ORDER BY s) FROM tenants, unnest(services) s WHERE id = ANY ($1)`,
+		ids).Scan(&services))
 	f.tenants = ids
-	scope, err := f.st.ResolveScope(ctx, f.id, store.ScopeCriteria{TenantIDs: ids}, f.actor)
+	scope, err := f.st.ResolveScope(ctx, f.id, store.ScopeCriteria{Services: services, TenantIDs: ids, Exclude: spare}, f.actor)
 	require.NoError(t, err)
 	require.Equal(t, n, scope.Total)
+	impacts := make([]store.Impact, len(ids))
+	for i, id := range ids {
+		impacts[i] = store.Impact{TenantID: id, DataSubjects: int64(100*i + 17), Records: int64(1000*i + 1234)}
+		tn, err := f.st.GetTenant(ctx, id)
+		require.NoError(t, err)
+		f.facts[id] = notice.TenantFacts{Services: tn.Services, DataSubjects: impacts[i].DataSubjects, Records: impacts[i].Records}
+	}
+	_, err = f.st.ImportImpact(ctx, f.id, impacts, f.actor)
+	require.NoError(t, err)
 	for _, a := range []string{alice, bob} {
 		_, err := f.st.Approve(ctx, f.id, f.hash, scope.Version, a)
 		require.NoError(t, err)
@@ -112,21 +147,26 @@ func notifyIncident(t *testing.T, n int, keys *evidence.Keys) *notified {
 	var suite testsuite.WorkflowTestSuite
 	f.env = suite.NewTestActivityEnvironment()
 	f.env.RegisterActivity(f.acts)
-	var pages int
-	for {
-		v, err := f.env.ExecuteActivity(f.acts.PlanStep, activities.PlanStepInput{IncidentID: f.id, Pass: 1, Kind: store.RoundInitial, Phase: 1,
-			ScopeVersion: scope.Version, Chunk: 500, PageSize: 100, TokenTTL: 72 * time.Hour})
+	f.send(t, 1, store.RoundInitial, 1, scope.Version)
+
+	if o.update {
+		p, err := activities.ProposeDraft(ctx, f.st, f.id, updateJSON(t, inc), f.actor,
+			activities.DraftOptions{NextPhase: true, Kind: notice.PhaseUpdate, Sender: sender})
 		require.NoError(t, err)
-		var out activities.PlanStepResult
-		require.NoError(t, v.Get(&out))
-		pages = out.Pages
-		if out.Done {
-			break
+		require.Equal(t, notice.Phase{Number: 2, Kind: notice.PhaseUpdate}, p.Phase)
+		f.updateHash = p.Hash
+		_, err = f.acts.SaveDraft(ctx, activities.DraftActivityInput{IncidentID: f.id, ContentHash: f.updateHash, Actor: f.actor})
+		require.NoError(t, err)
+		for _, a := range []string{alice, bob} {
+			_, err := f.st.Approve(ctx, f.id, f.updateHash, scope.Version, a)
+			require.NoError(t, err)
 		}
-	}
-	for p := range pages {
-		_, err := f.env.ExecuteActivity(f.acts.SendPage, activities.SendPageInput{IncidentID: f.id, Round: 1, Page: p})
+		phase, err := f.st.OpenDraftPhase(ctx, f.id, f.updateHash, alice)
 		require.NoError(t, err)
+		require.Equal(t, 2, phase)
+		_, _, err = f.st.Release(ctx, f.id, f.updateHash, scope.Version, f.actor)
+		require.NoError(t, err)
+		f.send(t, 2, store.RoundFollowup, 2, scope.Version)
 	}
 
 	// SendGrid's events, as its webhook would bring them: every message delivered but the
@@ -154,19 +194,66 @@ func notifyIncident(t *testing.T, n int, keys *evidence.Keys) *notified {
 	return f
 }
 
-// draftJSON is a complete notice draft for inc.
-func draftJSON(t testing.TB, inc store.Incident) []byte {
+// send plans pass (round) as kind for phase and sends every page, as a notify pass does.
+func (f *notified) send(t *testing.T, pass int, kind string, phase, scopeVersion int) {
 	t.Helper()
-	raw, err := json.Marshal(notice.Draft{Fields: notice.Fields{
-		Reference: inc.ID, Title: "Device database exposure", AwareAt: inc.AwareAt,
-		Nature:         "Unauthorised access to a device-management database through a leaked service credential.",
-		DataCategories: []string{"device identifiers", "user names"}, DataSubjectCategories: []string{"employees of the tenant"},
-		ApproxDataSubjects: 1200, ApproxRecords: 5400,
+	var pages int
+	for {
+		v, err := f.env.ExecuteActivity(f.acts.PlanStep, activities.PlanStepInput{IncidentID: f.id, Pass: pass, Kind: kind, Phase: phase,
+			ScopeVersion: scopeVersion, Chunk: 500, PageSize: 100, TokenTTL: 72 * time.Hour})
+		require.NoError(t, err)
+		var out activities.PlanStepResult
+		require.NoError(t, v.Get(&out))
+		pages = out.Pages
+		if out.Done {
+			break
+		}
+	}
+	for p := range pages {
+		_, err := f.env.ExecuteActivity(f.acts.SendPage, activities.SendPageInput{IncidentID: f.id, Round: pass, Page: p})
+		require.NoError(t, err)
+	}
+}
+
+// draftFields are the fields of a complete initial notice for inc. The declaration's title,
+// awareness time and data categories are left out: the service states them from it.
+func draftFields(inc store.Incident) notice.Fields {
+	return notice.Fields{
+		Reference:             inc.ID,
+		Nature:                "Unauthorised access to a device-management database through a leaked service credential.",
+		DataSubjectCategories: []string{"employees of the tenant"},
+		ApproxDataSubjects:    1200, ApproxRecords: 5400,
 		Contact:            notice.ContactPoint{Name: "Privacy Office", Role: "DPO", Email: "privacy@provider.example"},
 		LikelyConsequences: "Targeted phishing against affected users is possible.",
 		MeasuresTaken:      "The credential was revoked and access logs were reviewed.",
 		MeasuresProposed:   "Rotate device enrolment tokens; watch for phishing.",
-	}})
+	}
+}
+
+// englishFallback sends the English text to every other locale: the fixture has no
+// translations.
+var englishFallback = []string{"de", "es", "fr", "it"}
+
+// draftJSON is a complete initial notice draft for inc (its sender is stamped when
+// proposed). An incident declared without data categories gets the fixture's.
+func draftJSON(t testing.TB, inc store.Incident) []byte {
+	t.Helper()
+	fields := draftFields(inc)
+	if len(inc.DataCategories) == 0 {
+		fields.DataCategories = dataCategories
+	}
+	raw, err := json.Marshal(notice.Draft{Fields: fields, EnglishFallback: englishFallback})
+	require.NoError(t, err)
+	return raw
+}
+
+// updateJSON is the update notice (phase 2) that follows draftJSON's.
+func updateJSON(t testing.TB, inc store.Incident) []byte {
+	t.Helper()
+	fields := draftFields(inc)
+	fields.WhatsNew = "The access logs show the credential was used twice, from one address."
+	fields.MeasuresTaken = "The credential was revoked, access logs were reviewed and the address was blocked."
+	raw, err := json.Marshal(notice.Draft{Fields: fields, EnglishFallback: englishFallback})
 	require.NoError(t, err)
 	return raw
 }

@@ -152,7 +152,7 @@ func WritePack(ctx context.Context, st *store.Store, w io.Writer, o PackOptions)
 	}
 	pw := &packWriter{zw: zip.NewWriter(w), m: &m, now: o.Now}
 	err := st.ReadSnapshot(ctx, func(sn *store.Snapshot) error {
-		b := &builder{ctx: ctx, sn: sn, o: o, pw: pw, renders: map[string]notice.Rendered{}, drafts: map[string]notice.Draft{}}
+		b := &builder{ctx: ctx, st: st, sn: sn, o: o, pw: pw, renders: map[string]notice.Rendered{}, drafts: map[string]notice.Draft{}}
 		return b.build()
 	})
 	if err != nil {
@@ -238,6 +238,7 @@ func (pw *packWriter) finish(keys *Keys) error {
 // builder reads one snapshot into a pack.
 type builder struct {
 	ctx context.Context
+	st  *store.Store
 	sn  *store.Snapshot
 	o   PackOptions
 	pw  *packWriter
@@ -268,7 +269,11 @@ func (b *builder) build() error {
 		b.useDraft(inc.NoticeHash)
 	}
 	err = b.sn.Tenants(ctx, b.o.IncidentID, b.o.TenantID, b.o.Now, func(t store.PackTenant) error {
-		if err := b.pw.jsonFile(tenantDir+t.ID+".json", b.tenantFile(t)); err != nil {
+		f, err := b.tenantFile(t)
+		if err != nil {
+			return err
+		}
+		if err := b.pw.jsonFile(tenantDir+t.ID+".json", f); err != nil {
 			return err
 		}
 		b.pw.m.Tenants++
@@ -400,8 +405,11 @@ type tenantFile struct {
 	Acknowledgement *ackOut                `json:"acknowledgement"`
 	// AckTokenSHA256 is the SHA-256 of the tenant's acknowledgement token: the links in
 	// the notices are shown with it in place of the token, which stays a secret.
-	AckTokenSHA256 string       `json:"ack_token_sha256,omitempty"`
-	Contacts       []contactOut `json:"contacts"`
+	AckTokenSHA256 string `json:"ack_token_sha256,omitempty"`
+	// Facts are why the tenant is affected, as its notices state them in their own section
+	// (left out when no notice of the tenant has content to show them).
+	Facts    *notice.TenantFacts `json:"facts,omitempty"`
+	Contacts []contactOut        `json:"contacts"`
 }
 
 type tenantOut struct {
@@ -448,21 +456,22 @@ type noticeOut struct {
 }
 
 // renderedOut is a notice as its recipient read it: the stored draft under its content
-// hash, rendered in the notice's locale with the tenant's values (the acknowledgement
-// link's token replaced by its SHA-256).
+// hash, rendered in the notice's locale with the tenant's values, its facts among them
+// (the acknowledgement link's token replaced by its SHA-256), and where replies went.
 type renderedOut struct {
 	Subject string `json:"subject"`
 	Text    string `json:"text"`
+	ReplyTo string `json:"reply_to,omitempty"`
 }
 
-// subjectPrefix is what SendPage puts before the subject of each kind of round.
+// subjectPrefix is what SendPage puts before the subject of each kind of round. A
+// follow-up has none: update and final notices name their phase in their own subject.
 var subjectPrefix = map[string]string{
 	store.RoundReminder:   "[Reminder] ",
 	store.RoundEscalation: "[Reminder] ",
-	store.RoundFollowup:   "[Update] ",
 }
 
-func (b *builder) tenantFile(t store.PackTenant) tenantFile {
+func (b *builder) tenantFile(t store.PackTenant) (tenantFile, error) {
 	f := tenantFile{IncidentID: b.o.IncidentID, Tenant: tenantOut{ID: t.ID, Name: t.Name, Country: t.Country, Locale: t.Locale,
 		NoticeSLAHours: t.NoticeSLAHours}, Obligations: nonNil(t.Obligations), AckTokenSHA256: t.AckTokenHash, Contacts: []contactOut{}}
 	if t.AcknowledgedAt != nil {
@@ -477,6 +486,13 @@ func (b *builder) tenantFile(t store.PackTenant) tenantFile {
 	if t.AckTokenHash != "" {
 		ackURL = strings.TrimRight(b.o.PublicURL, "/") + "/ack/REDACTED-sha256-" + t.AckTokenHash
 	}
+	if slices.ContainsFunc(t.Notices, func(n store.PackNotice) bool { return n.ContentHash != "" }) {
+		facts, err := b.facts(t.ID)
+		if err != nil {
+			return f, err
+		}
+		f.Facts = &facts
+	}
 	for _, n := range t.Notices {
 		if len(f.Contacts) == 0 || f.Contacts[len(f.Contacts)-1].ContactID != n.ContactID {
 			f.Contacts = append(f.Contacts, contactOut{ContactID: n.ContactID, Email: n.Email, Name: n.ContactName, Role: n.ContactRole,
@@ -490,7 +506,8 @@ func (b *builder) tenantFile(t store.PackTenant) tenantFile {
 			if n.Deadline != nil {
 				deadline = *n.Deadline
 			}
-			r, err := b.render(n.ContentHash, n.Locale, notice.Recipient{TenantName: t.Name, AckURL: ackURL, Deadline: deadline, Locale: n.Locale})
+			r, err := b.render(n.ContentHash, n.Locale, notice.Recipient{TenantName: t.Name, AckURL: ackURL, Deadline: deadline, Locale: n.Locale,
+				Facts: *f.Facts})
 			if err != nil {
 				out.RenderError = err.Error()
 			} else {
@@ -501,7 +518,23 @@ func (b *builder) tenantFile(t store.PackTenant) tenantFile {
 		c := &f.Contacts[len(f.Contacts)-1]
 		c.Notices = append(c.Notices, out)
 	}
-	return f
+	return f, nil
+}
+
+// facts returns why tenant is affected as SendPage states it (store.ClaimPage): the
+// values of its services, connectors and data regions that the incident's scope criteria
+// name, and its own numbers from the incident's impact import.
+//
+// They are read as they stand at export, outside the pack's snapshot and one tenant at a
+// time: the store keeps neither the facts each notice was sent with nor a snapshot read
+// of them. A tenant whose services or impact changed after its notice went out shows its
+// newer facts.
+func (b *builder) facts(tenant string) (notice.TenantFacts, error) {
+	p, err := b.st.PreviewTenant(b.ctx, b.o.IncidentID, tenant)
+	if err != nil {
+		return notice.TenantFacts{}, fmt.Errorf("tenant %s: read its facts: %w", tenant, err)
+	}
+	return p.Facts, nil
 }
 
 // useDraft marks the draft under hash for the pack.
@@ -556,7 +589,7 @@ func (b *builder) render(hash, locale string, r notice.Recipient) (renderedOut, 
 		pairs = append(pairs, tag, subs[tag])
 	}
 	rep := strings.NewReplacer(pairs...)
-	return renderedOut{Subject: rep.Replace(rendered.Subject), Text: rep.Replace(rendered.Text)}, nil
+	return renderedOut{Subject: rep.Replace(rendered.Subject), Text: rep.Replace(rendered.Text), ReplyTo: b.drafts[hash].Sender.ReplyTo}, nil
 }
 
 // excerptLine is one line of audit/excerpt.jsonl: a whole row, or for a row naming
@@ -635,9 +668,10 @@ Incident %s, for %s, exported %s by %s.
   manifest.json          every other file with its SHA-256 and size
   manifest.sig           the Ed25519 signature of manifest.json (key id and base64 signature)
   incident.json          the incident, its notice phases, approvals and partner reviews
-  tenants/<id>.json      per tenant: what it was owed per phase (deadline, met or late), every
-                         notice to each contact as rendered, SendGrid message ids and delivery
-                         events, and its acknowledgement
+  tenants/<id>.json      per tenant: what it was owed per phase (deadline, met or late), the
+                         facts its notices state (as they stood at export), every notice to
+                         each contact as rendered, SendGrid message ids and delivery events,
+                         and its acknowledgement
   drafts/<hash>.json     each notice draft, under its content hash
   audit/excerpt.jsonl    the incident's audit rows, each with the canonical bytes its hash covers
   audit/checkpoints.json signed checkpoints of the audit chain covering the excerpt

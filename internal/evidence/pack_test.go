@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/breachflow/breachflow/internal/evidence"
+	"github.com/breachflow/breachflow/internal/notice"
 	"github.com/breachflow/breachflow/internal/store"
 	"github.com/breachflow/breachflow/internal/testenv"
 )
@@ -34,7 +35,8 @@ type packTenant struct {
 	Acknowledgement *struct {
 		Via string `json:"via"`
 	} `json:"acknowledgement"`
-	AckTokenSHA256 string `json:"ack_token_sha256"`
+	AckTokenSHA256 string              `json:"ack_token_sha256"`
+	Facts          *notice.TenantFacts `json:"facts"`
 	Contacts       []struct {
 		Email   string `json:"email"`
 		Notices []struct {
@@ -49,7 +51,9 @@ type packTenant struct {
 				SGMessageID string `json:"sg_message_id"`
 			} `json:"events"`
 			Rendered *struct {
-				Subject, Text string
+				Subject string `json:"subject"`
+				Text    string `json:"text"`
+				ReplyTo string `json:"reply_to"`
 			} `json:"rendered"`
 		} `json:"notices"`
 	} `json:"contacts"`
@@ -59,9 +63,10 @@ var ackLinkRe = regexp.MustCompile(regexp.QuoteMeta(publicURL) + `/ack/([0-9a-f]
 
 // TestPackVerifies exports the whole incident: the pack verifies offline with the public
 // key alone, and holds per tenant and contact every notice as its recipient read it (the
-// sink's text, the link's token replaced by its SHA-256), SendGrid's message id and
-// events, the obligation met or not, the acknowledgement, and the audit excerpt covered by
-// the checkpoints taken at close and at export.
+// sink's subject and text, the link's token replaced by its SHA-256, the tenant's own
+// facts, the reply-to address), SendGrid's message id and events, the obligation met or
+// not, the acknowledgement, and the audit excerpt covered by the checkpoints taken at
+// close and at export.
 func TestPackVerifies(t *testing.T) {
 	t.Parallel()
 	keys, pub := newKeys(t)
@@ -91,10 +96,13 @@ func TestPackVerifies(t *testing.T) {
 
 	sent := map[int64]string{} // notice id → text as the sink received it
 	msgID := map[int64]string{}
+	subject := map[int64]string{}
 	for _, m := range f.messages(t) {
 		var nid int64
 		require.NoError(t, json.Unmarshal([]byte(m.CustomArgs["notice_id"]), &nid))
-		sent[nid], msgID[nid] = m.Text, m.MessageID
+		sent[nid], msgID[nid], subject[nid] = m.Text, m.MessageID, m.Subject
+		require.NotNil(t, m.ReplyTo)
+		require.Equal(t, sender.ReplyTo, m.ReplyTo.Email)
 	}
 	notices, bounced := 0, 0
 	for _, id := range f.tenants {
@@ -108,6 +116,8 @@ func TestPackVerifies(t *testing.T) {
 		require.True(t, *ob.DeadlineMet, "%s was notified in time", id)
 		require.Equal(t, "delivered", ob.State, "to one contact at least")
 		require.Equal(t, id == f.acked, tf.Acknowledgement != nil, id)
+		require.NotNil(t, tf.Facts, id)
+		require.Equal(t, f.facts[id], *tf.Facts, "%s: its own services and numbers", id)
 		require.Len(t, tf.Contacts, 2, id)
 		for _, c := range tf.Contacts {
 			require.Len(t, c.Notices, 1)
@@ -124,6 +134,10 @@ func TestPackVerifies(t *testing.T) {
 			require.Equal(t, hex.EncodeToString(sum[:]), tf.AckTokenSHA256)
 			require.Equal(t, strings.ReplaceAll(sent[n.NoticeID], m[1], "REDACTED-sha256-"+tf.AckTokenSHA256), n.Rendered.Text,
 				"the pack shows the notice as it was sent, but for the link's token")
+			require.Equal(t, subject[n.NoticeID], n.Rendered.Subject)
+			require.Equal(t, sender.ReplyTo, n.Rendered.ReplyTo)
+			facts, _ := notice.FactsBlock(f.facts[id], n.Locale)
+			require.Contains(t, n.Rendered.Text, facts, "%s's notice states its own facts", id)
 			require.NotContains(t, string(fs["tenants/"+id+".json"]), m[1], "no acknowledgement token in the pack")
 			if n.Status == "bounced" {
 				require.Equal(t, f.bounced, id)
@@ -136,6 +150,57 @@ func TestPackVerifies(t *testing.T) {
 	}
 	require.Equal(t, len(sent), notices, "every notice sent is in the pack")
 	require.Equal(t, 1, bounced)
+}
+
+// TestPackShowsFollowupsAsSent: after an update notice, each tenant's file holds both
+// phases' obligations and, per contact, the initial and the update notice each exactly as
+// the sink received it: the update's subject names its phase itself, with no prefix put
+// before it, and both drafts are in the pack.
+func TestPackShowsFollowupsAsSent(t *testing.T) {
+	t.Parallel()
+	keys, pub := newKeys(t)
+	f := notifyIncidentWith(t, 3, keys, fixtureOptions{update: true})
+	pack := f.export(t, "", keys)
+	rep := verify(t, pack, verifier(t, pub))
+	require.True(t, rep.OK, "%v", rep.Problems)
+	fs := files(t, pack)
+	require.Contains(t, fs, "drafts/"+f.hash+".json")
+	require.Contains(t, fs, "drafts/"+f.updateHash+".json")
+
+	type sentMsg struct{ subject, text string }
+	sent := map[int64]sentMsg{}
+	for _, m := range f.messages(t) {
+		nid, err := strconv.ParseInt(m.CustomArgs["notice_id"], 10, 64)
+		require.NoError(t, err)
+		sent[nid] = sentMsg{m.Subject, m.Text}
+	}
+	updates := 0
+	for _, id := range f.tenants {
+		var tf packTenant
+		require.NoError(t, json.Unmarshal(fs["tenants/"+id+".json"], &tf), id)
+		require.Len(t, tf.Obligations, 2, id)
+		require.Equal(t, f.updateHash, tf.Obligations[1].ContentHash)
+		for _, c := range tf.Contacts {
+			require.Len(t, c.Notices, 2, "%s: the initial notice and the update", c.Email)
+			for _, n := range c.Notices {
+				require.NotNil(t, n.Rendered, "notice %d", n.NoticeID)
+				s, ok := sent[n.NoticeID]
+				require.True(t, ok, "notice %d was sent", n.NoticeID)
+				require.Equal(t, s.subject, n.Rendered.Subject, "notice %d: the subject as sent", n.NoticeID)
+				token := ackLinkRe.FindStringSubmatch(s.text)
+				require.NotNil(t, token)
+				require.Equal(t, strings.ReplaceAll(s.text, token[1], "REDACTED-sha256-"+tf.AckTokenSHA256), n.Rendered.Text)
+				if n.ContentHash == f.updateHash {
+					updates++
+					require.Equal(t, 2, *n.Phase)
+					require.NotContains(t, n.Rendered.Subject, "[Update]")
+					require.True(t, strings.HasPrefix(n.Rendered.Subject, notice.PhaseLabel(notice.Phase{Number: 2, Kind: notice.PhaseUpdate}, n.Locale)+" — "),
+						"%q names its phase", n.Rendered.Subject)
+				}
+			}
+		}
+	}
+	require.Equal(t, 2*len(f.tenants), updates, "every contact got the update")
 }
 
 // TestPackTamperingIsDetected changes each file of a pack in turn (the manifest and its

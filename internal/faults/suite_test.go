@@ -222,11 +222,14 @@ func (d *deployment) declare(t *testing.T, title string) string {
 	d.must(t, http.StatusCreated, "POST", "/v1/incidents", "rita", map[string]any{"title": title, "severity": "high",
 		"aware_at": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}, &inc)
 	id := inc.Incident.ID
-	draft := notice.Draft{Fields: notice.Fields{Reference: id, Title: title, AwareAt: time.Now().Add(-time.Hour).UTC().Truncate(time.Second),
+	// The title and awareness time are the declaration's, stated by the service; every
+	// locale but English reads the English text, there being no translation.
+	draft := notice.Draft{Fields: notice.Fields{Reference: id,
 		Nature: "Unauthorised read access to a database.", DataCategories: []string{"contact details"},
 		DataSubjectCategories: []string{"customers' users"}, ApproxDataSubjects: 100, ApproxRecords: 1000,
 		Contact:            notice.ContactPoint{Name: "Privacy Office", Email: "privacy@provider.example"},
-		LikelyConsequences: "Phishing.", MeasuresTaken: "Access revoked.", MeasuresProposed: "Rotate credentials."}}
+		LikelyConsequences: "Phishing.", MeasuresTaken: "Access revoked.", MeasuresProposed: "Rotate credentials."},
+		EnglishFallback: []string{"de", "es", "fr", "it"}, Sender: notice.Sender{Organisation: "Faults Cloud Ltd"}}
 	var st struct {
 		Status struct {
 			ContentHash string `json:"content_hash"`

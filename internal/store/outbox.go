@@ -118,10 +118,15 @@ SELECT (SELECT max(tenant_id) FROM chunk), (SELECT count(*) FROM chunk), (SELECT
 
 // reminderChunkSQL plans one step of a reminder pass: the next Chunk notified tenants
 // that have not acknowledged and whose next reminder is due, each to its deliverable
-// primary contacts (and alternates from the escalation reminder on).
+// primary contacts (and alternates from the escalation reminder on), with the latest
+// phase's notice the tenant was sent.
 const reminderChunkSQL = `
 WITH chunk AS (
-	SELECT l.tenant_id, l.content_hash, l.reminders + 1 AS reminder FROM ledger l
+	-- A reminder carries the latest phase's notice that reached the tenant.
+	SELECT l.tenant_id, coalesce((SELECT lp.content_hash FROM ledger lp WHERE lp.incident_id = $1 AND lp.tenant_id = l.tenant_id
+	                                AND lp.satisfied_at IS NOT NULL AND lp.removed_at IS NULL ORDER BY lp.phase DESC LIMIT 1),
+	                              l.content_hash) AS content_hash,
+	       l.reminders + 1 AS reminder FROM ledger l
 	WHERE l.incident_id = $1 AND l.phase = 1 AND l.tenant_id > $4 AND $3 = 0
 	  AND l.satisfied_at IS NOT NULL AND l.removed_at IS NULL AND l.reminders < cardinality($10::bigint[])
 	  AND l.satisfied_at + make_interval(secs => ($10::bigint[])[l.reminders + 1]) <= now()

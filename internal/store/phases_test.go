@@ -3,6 +3,7 @@ package store_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -143,4 +144,34 @@ func TestClaimedRecipientsCarryTheirTenantsFacts(t *testing.T) {
 		}
 	}
 	require.Equal(t, map[string]notice.TenantFacts{"t1": want, "t2": {Services: []string{"backup"}}}, facts)
+}
+
+// A reminder carries the latest phase's notice that reached the tenant, not the initial
+// one whose facts a later phase has overtaken.
+func TestRemindersCarryTheLatestPhaseSent(t *testing.T) {
+	t.Parallel()
+	f := newLedgerFixture(t, fixtureOpts{})
+	f.simple("a", "b")
+	f.putPhaseDraft(hashA, 1, notice.PhaseInitial)
+	f.putPhaseDraft(hashB, 2, notice.PhaseUpdate)
+	f.scope("a", "b")
+	f.approveAndRelease(hashA, 1)
+	f.planAll(f.pass(1, 1))
+	f.sendAll(1)
+	_, err := f.s.OpenDraftPhase(f.ctx, f.id, hashB, "alice")
+	require.NoError(t, err)
+	f.approveAndRelease(hashB, 1)
+	p := f.pass(2, 2)
+	f.planAll(p)
+	claimed := f.claim(2)
+	require.NoError(t, f.s.MarkSent(f.ctx, f.id, claimed["a"], "msg-2")) // b has only the initial notice
+	f.exec(`UPDATE ledger SET satisfied_at = satisfied_at - interval '2 hours' WHERE incident_id = $1 AND phase = 1`, f.id)
+	r := f.pass(3, 0)
+	r.ReminderAfter = []time.Duration{time.Hour}
+	require.Equal(t, 2, f.planAll(r).Notices)
+	got := map[string]string{}
+	for _, n := range f.notices(3) {
+		got[n.Tenant] = n.Hash
+	}
+	require.Equal(t, map[string]string{"a": hashB, "b": hashA}, got)
 }
