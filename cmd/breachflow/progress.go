@@ -262,7 +262,14 @@ func printStatus(w io.Writer, st workflows.Status) {
 		fmt.Fprintf(w, "; scope v%d: %d tenants (%d partner-covered)", st.Scope.Version, st.Scope.Total, st.Scope.PartnerCovered)
 	}
 	if st.ContentHash != "" {
-		fmt.Fprintf(w, "; draft %s; approvals %d", st.ContentHash, len(st.Approvers))
+		kind := ""
+		if st.DraftFinal {
+			kind = ", the final notice"
+		}
+		fmt.Fprintf(w, "; draft %s for phase %d%s; approvals %d", st.ContentHash, max(st.DraftPhase, 1), kind, len(st.Approvers))
+	}
+	if st.ApprovedPhase > 0 {
+		fmt.Fprintf(w, "; phases approved: %d", st.ApprovedPhase)
 	}
 	if l := st.Ledger; l.Owed > 0 {
 		// The workflow's latest ledger summary, over every phase.

@@ -7,6 +7,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
 
+	"github.com/breachflow/breachflow/internal/notice"
+
 	"github.com/breachflow/breachflow/internal/config"
 )
 
@@ -26,6 +28,7 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, "https://api.sendgrid.com", cfg.SendGridAPIURL)
 	require.Equal(t, 30*time.Second, cfg.SendGridTimeout)
 	require.Equal(t, "default", cfg.TemporalNamespace)
+	require.Equal(t, notice.Sender{Organisation: "Breachflow Cloud"}, cfg.Sender())
 }
 
 func TestFlagBeatsEnvironment(t *testing.T) {
@@ -53,6 +56,10 @@ func TestBadValues(t *testing.T) {
 		{map[string]string{"SENDGRID_TIMEOUT": "-1s"}, "must be positive"},
 		{map[string]string{"BREACHFLOW_LOG_LEVEL": "loud"}, "want one of debug, info, warn, error"},
 		{map[string]string{"BREACHFLOW_MAIL_FROM": "nobody"}, "want an email address"},
+		{map[string]string{"BREACHFLOW_SENDER_ORG": " "}, "want one line of at most 200 characters"},
+		{map[string]string{"BREACHFLOW_SENDER_ORG": "Example\nCloud"}, "want one line of at most 200 characters"},
+		{map[string]string{"BREACHFLOW_SENDER_SIGNATURE": "Team\x00"}, "without control characters"},
+		{map[string]string{"BREACHFLOW_REPLY_TO": "privacy"}, "want an email address"},
 		{map[string]string{"TEMPORAL_NAMESPACE": "my ns"}, "without spaces"},
 	}
 	for _, tc := range cases {
