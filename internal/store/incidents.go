@@ -361,8 +361,12 @@ func (s *Store) SaveDraft(ctx context.Context, id string, draft json.RawMessage,
 		if _, err := tx.Exec(ctx, insertDraft, id, hash, draft, actor, ActorKeyID(actor)); err != nil {
 			return err
 		}
+		var phase int
+		if err := tx.QueryRow(ctx, `SELECT phase FROM notice_drafts WHERE incident_id = $1 AND content_hash = $2`, id, hash).Scan(&phase); err != nil {
+			return err
+		}
 		_, err := AppendAudit(ctx, tx, AuditEntry{IncidentID: id, Actor: actor, Action: "notice.drafted",
-			Detail: map[string]any{"content_hash": hash, "previous_hash": old}})
+			Detail: map[string]any{"content_hash": hash, "previous_hash": old, "phase": phase}})
 		return err
 	})
 }
