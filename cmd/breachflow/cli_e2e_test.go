@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -13,6 +14,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/breachflow/breachflow/internal/store"
+	"github.com/breachflow/breachflow/internal/testenv"
 )
 
 // TestIncidentThroughTheCLI drives a whole incident through the CLI against a running
@@ -20,8 +24,17 @@ import (
 // partner confirmation with a partner key, notices in the mail sink, scope versions and
 // the tenant ledger, a tenant's acknowledgement by following its link, show, retry, close.
 func TestIncidentThroughTheCLI(t *testing.T) {
-	d := startDev(t, 30)
+	dbURL := testenv.EmptyDatabaseURL(t)
+	d := startDevOn(t, dbURL, t.TempDir(), 30)
 	ctx := context.Background()
+	// The example's scope names two services: the demo tenants using either are in it.
+	st, err := store.Open(ctx, dbURL)
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	var n int
+	require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM tenants WHERE services && '{device-management,identity}'`).Scan(&n))
+	require.Positive(t, n)
+	require.Less(t, n, 30, "the example's scope is not every tenant")
 	newKey := func(name, role string) string {
 		t.Setenv("BREACHFLOW_API_KEY", "")
 		out, err := run(t, ctx, "apikey", "create", "--name", name, "--role", role)
@@ -47,10 +60,10 @@ func TestIncidentThroughTheCLI(t *testing.T) {
 	require.Contains(t, must(rita, "incident", "list"), id)
 
 	require.Contains(t, must(rita, "incident", "assess", id, "--reportable=true", "--rationale", "device users' personal data was read"), "stage scoping")
-	require.Contains(t, must(rita, "incident", "scope", id), "scope v1: 30 tenants")
+	require.Contains(t, must(rita, "incident", "scope", id), fmt.Sprintf("scope v1: %d tenants", n))
 
 	// A responder may not approve; the API's message comes back as the error.
-	_, err := as(rita, "incident", "approve", id)
+	_, err = as(rita, "incident", "approve", id)
 	require.ErrorContains(t, err, "403")
 	must(alice, "incident", "approve", id)
 	_, err = as(alice, "incident", "approve", id)
@@ -89,14 +102,14 @@ func TestIncidentThroughTheCLI(t *testing.T) {
 	var show string
 	require.Eventually(t, func() bool {
 		show, _ = as(rita, "incident", "show", id)
-		return strings.Contains(show, "30 in scope, 30 released, 30 notified")
+		return strings.Contains(show, fmt.Sprintf("%d in scope, %d released, %d notified", n, n, n))
 	}, 30*time.Second, 200*time.Millisecond, "%s", show)
-	require.Contains(t, show, "[####################] 30/30")
+	require.Contains(t, show, fmt.Sprintf("[####################] %d/%d", n, n))
 	require.NotContains(t, show, "still owed")
 
 	versions := strings.Split(strings.TrimSpace(must(rita, "incident", "scope", id, "--versions")), "\n")
 	require.Len(t, versions, 2, "a header and version 1")
-	require.Equal(t, []string{"1", "30", "+30", "-0"}, strings.Fields(versions[1])[:4])
+	require.Equal(t, []string{"1", strconv.Itoa(n), "+" + strconv.Itoa(n), "-0"}, strings.Fields(versions[1])[:4])
 	var diff struct {
 		AddedCount   int      `json:"added_count"`
 		RemovedCount int      `json:"removed_count"`
@@ -117,7 +130,7 @@ func TestIncidentThroughTheCLI(t *testing.T) {
 		} `json:"tenants"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(must(rita, "incident", "tenants", id, "--json")), &ledger))
-	require.Len(t, ledger.Tenants, 30)
+	require.Len(t, ledger.Tenants, n)
 	for _, ts := range ledger.Tenants {
 		require.Contains(t, []string{"notified", "delivered"}, ts.State, ts.TenantID)
 	}
@@ -130,17 +143,17 @@ func TestIncidentThroughTheCLI(t *testing.T) {
 		resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 	}
-	require.Contains(t, must(rita, "incident", "show", id), "acknowledged 0 of 30 tenants", "GET acknowledges nothing")
+	require.Contains(t, must(rita, "incident", "show", id), fmt.Sprintf("acknowledged 0 of %d tenants", n), "GET acknowledges nothing")
 	resp, err := http.PostForm(link, url.Values{})
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	show = must(rita, "incident", "show", id)
-	require.Contains(t, show, "acknowledged 1 of 30 tenants")
+	require.Contains(t, show, fmt.Sprintf("acknowledged 1 of %d tenants", n))
 	require.Contains(t, show, "partner     devicecare: confirmed")
 	require.NotContains(t, show, "still owed")
 	open := must(rita, "incident", "tenants", id, "--open", "--limit", "100")
-	require.Len(t, strings.Split(strings.TrimSpace(open), "\n"), 1+29, "a header and the 29 tenants yet to acknowledge:\n%s", open)
+	require.Len(t, strings.Split(strings.TrimSpace(open), "\n"), 1+n-1, "a header and the %d tenants yet to acknowledge:\n%s", n-1, open)
 
 	// A retry with nothing owed sends nothing again.
 	require.Contains(t, must(rita, "incident", "retry", id), "retry requested; stage ")
@@ -154,7 +167,8 @@ func TestIncidentThroughTheCLI(t *testing.T) {
 	}, 30*time.Second, 200*time.Millisecond)
 	out := must(rita, "incident", "watch", id)
 	require.Contains(t, out, "closed", "watch exits once the incident is closed")
-	require.Contains(t, out, "acknowledged [....................] 1/30")
+	ackBar := strings.Repeat("#", 20/n) + strings.Repeat(".", 20-20/n)
+	require.Contains(t, out, fmt.Sprintf("acknowledged [%s] 1/%d", ackBar, n))
 	var watched struct {
 		Incident struct {
 			Stage string `json:"stage"`

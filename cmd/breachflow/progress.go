@@ -50,7 +50,18 @@ func printIncident(w io.Writer, v api.IncidentView, now time.Time) {
 		hash = st.ContentHash
 	}
 	if hash != "" {
-		fmt.Fprintf(w, "  notice      %s\n", hash)
+		fmt.Fprintf(w, "  notice      %s", hash)
+		if st != nil && st.ContentHash != "" {
+			kind := "initial"
+			switch {
+			case st.DraftFinal:
+				kind = "final"
+			case st.DraftPhase > 1:
+				kind = "update"
+			}
+			fmt.Fprintf(w, " (draft of phase %d, %s; phases approved: %d)", max(st.DraftPhase, 1), kind, st.ApprovedPhase)
+		}
+		fmt.Fprintln(w)
 	}
 	if st != nil && st.ContentHash != "" {
 		fmt.Fprintf(w, "  approvals   %s\n", orDash(strings.Join(st.Approvers, ", ")))

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"go.uber.org/zap"
+	"sigs.k8s.io/yaml"
 
 	"github.com/breachflow/breachflow/internal/api"
 	"github.com/breachflow/breachflow/internal/authz"
@@ -50,6 +51,10 @@ type Console struct {
 
 var funcs = template.FuncMap{
 	"join": func(s []string) string { return strings.Join(s, ", ") },
+	// listed: v is one of the comma-separated values of a form field shown again.
+	"listed": func(csv, v string) bool { return containsStr(splitList(csv), v) },
+	// phase labels a notice phase as the English notice does ("Update 2").
+	"phase": func(p notice.Phase) string { return notice.PhaseLabel(p, notice.DefaultLocale) },
 	"bar": func(id, label string, value, maxV int) progressBar {
 		return progressBar{ID: id, Label: label, Value: value, Max: maxV}
 	},
@@ -73,7 +78,7 @@ type progressBar struct {
 // Handler returns the console's handler; mount it at /console/.
 func (c *Console) Handler() http.Handler {
 	c.pages = map[string]*template.Template{}
-	for _, p := range []string{"login", "incidents", "declare", "incident", "partner", "audit"} {
+	for _, p := range []string{"login", "incidents", "declare", "incident", "preview", "partner", "audit"} {
 		c.pages[p] = template.Must(template.New("layout").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
 	}
 	static, _ := fs.Sub(staticFS, "static")
@@ -120,6 +125,7 @@ func (c *Console) routes() []consoleRoute {
 		rt("POST /console/declare", authz.IncidentDeclare, c.declare),
 		rt("GET /console/incidents/{id}", authz.IncidentRead, c.incident),
 		rt("GET /console/incidents/{id}/tenants.csv", authz.IncidentRead, c.evidenceCSV),
+		rt("GET /console/incidents/{id}/preview", authz.IncidentRead, c.tenantPreview),
 		rt("GET /console/partner", authz.PartnerRead, c.partnerPage),
 		rt("POST /console/partner/reviews/{id}/decision", authz.PartnerDecide, c.decide),
 		rt("GET /console/audit", authz.AuditVerify, c.auditPage),
@@ -183,7 +189,7 @@ var notices = map[string]string{
 	"draft":       "Done: draft proposed.",
 	"approve":     "Done: approval recorded.",
 	"override":    "Done: partner gate overridden.",
-	"followup":    "Done: follow-up opened.",
+	"followup":    "Done: follow-up drafted; it is sent once two people approve it.",
 	"retry":       "Done: retry requested.",
 	"close":       "Done: incident closed.",
 	"not_allowed": "Not allowed.",
@@ -409,6 +415,9 @@ func containsStr(list []string, v string) bool {
 type declareData struct {
 	Severities []string
 	Partners   []store.Partner
+	// Locales are the locales other than English, each of which the notice may send the
+	// English text to by choice until it is translated.
+	Locales []string
 }
 
 func (c *Console) declareData(r *http.Request) declareData {
@@ -416,7 +425,13 @@ func (c *Console) declareData(r *http.Request) declareData {
 	if err != nil {
 		c.Logger.Error("list partners", zap.Error(err))
 	}
-	return declareData{Severities: store.Severities, Partners: ps}
+	var locales []string
+	for _, loc := range notice.Locales() {
+		if loc != notice.DefaultLocale {
+			locales = append(locales, loc)
+		}
+	}
+	return declareData{Severities: store.Severities, Partners: ps, Locales: locales}
 }
 
 func (c *Console) declarePage(w http.ResponseWriter, r *http.Request) {
@@ -434,11 +449,13 @@ func splitList(s string) []string {
 	return out
 }
 
+// formMap is the posted form to show again; a field posted more than once (checkboxes)
+// keeps its values comma-separated.
 func formMap(r *http.Request) map[string]string {
 	m := map[string]string{}
-	for k := range r.PostForm {
+	for k, vs := range r.PostForm {
 		if k != "csrf" {
-			m[k] = r.PostForm.Get(k)
+			m[k] = strings.Join(vs, ",")
 		}
 	}
 	return m
@@ -474,13 +491,18 @@ func (c *Console) declare(w http.ResponseWriter, r *http.Request) {
 	}
 	d := store.Declaration{Title: strings.TrimSpace(f["title"]), Summary: f["summary"], Severity: f["severity"], AwareAt: awareAt,
 		DataCategories: cats, Partner: f["partner"]}
-	draft := notice.Draft{Fields: notice.Fields{Title: d.Title, AwareAt: awareAt, Nature: f["nature"], DataCategories: cats,
-		DataSubjectCategories: splitList(f["subjects"]), ApproxDataSubjects: counts["approx_subjects"], ApproxRecords: counts["approx_records"],
-		Contact: cp, LikelyConsequences: f["consequences"], MeasuresTaken: f["measures_taken"], MeasuresProposed: f["measures_proposed"]}}
+	// The title, awareness time and categories are the declaration's: the service fills
+	// them in, and they are set here only so the form's draft can be checked first.
+	draft := notice.Draft{Fields: notice.Fields{Nature: f["nature"], DataSubjectCategories: splitList(f["subjects"]),
+		ApproxDataSubjects: counts["approx_subjects"], ApproxRecords: counts["approx_records"],
+		Contact: cp, LikelyConsequences: f["consequences"], MeasuresTaken: f["measures_taken"], MeasuresProposed: f["measures_proposed"]},
+		EnglishFallback: r.PostForm["english_fallback"]}
 	// The reference is the incident id, unknown until it is stored: drafts are completed
 	// and validated here with a placeholder, then proposed once the incident exists.
-	draft.Fields.Reference = "pending"
-	if err := notice.Validate(draft); err != nil {
+	check := draft
+	check.Fields.Reference, check.Fields.Title, check.Fields.AwareAt, check.Fields.DataCategories = "pending", d.Title, awareAt, cats
+	check.Sender = c.API.Sender
+	if err := notice.Validate(check); err != nil {
 		again(err.Error())
 		return
 	}
@@ -547,11 +569,11 @@ var formActions = []formAction{
 		return workflows.ScopeInput{Criteria: crit}, nil
 	}},
 	{"draft", authz.IncidentDraft, func(f url.Values) (any, error) {
-		raw := strings.TrimSpace(f.Get("draft"))
-		if !json.Valid([]byte(raw)) {
-			return nil, &store.FieldError{Field: "draft", Message: "not valid JSON"}
+		raw, err := draftOf(f.Get("draft"), "draft")
+		if err != nil {
+			return nil, err
 		}
-		return json.RawMessage(raw), nil
+		return draftInput{raw}, nil
 	}},
 	{"approve", authz.IncidentApprove, func(f url.Values) (any, error) {
 		return workflows.ApproveInput{ContentHash: f.Get("content_hash")}, nil
@@ -559,11 +581,47 @@ var formActions = []formAction{
 	{"override", authz.IncidentOverride, func(f url.Values) (any, error) {
 		return workflows.OverrideInput{Justification: f.Get("justification")}, nil
 	}},
-	{"followup", authz.IncidentFollowup, func(url.Values) (any, error) { return workflows.FollowupInput{}, nil }},
+	{"followup", authz.IncidentFollowup, func(f url.Values) (any, error) {
+		kind := f.Get("kind")
+		if kind != notice.PhaseUpdate && kind != notice.PhaseFinal {
+			return nil, &store.FieldError{Field: "kind", Message: "choose an update or the final notice"}
+		}
+		raw, err := draftOf(f.Get("notice"), "notice")
+		if err != nil {
+			return nil, err
+		}
+		return followupInput{kind: kind, draft: raw}, nil
+	}},
 	{"retry", authz.IncidentRetry, func(url.Values) (any, error) { return workflows.RetryInput{}, nil }},
 	{"close", authz.IncidentClose, func(f url.Values) (any, error) {
 		return workflows.CloseInput{Reason: f.Get("reason")}, nil
 	}},
+}
+
+// draftInput is the draft form's notice draft, for the current phase.
+type draftInput struct{ draft json.RawMessage }
+
+// followupInput is the follow-up form's draft of the next phase, of kind update or final.
+type followupInput struct {
+	kind  string
+	draft json.RawMessage
+}
+
+// draftOf reads a notice draft typed into field as JSON or YAML (YAML is a superset of
+// JSON) and returns it as JSON.
+func draftOf(text, field string) (json.RawMessage, error) {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return nil, &store.FieldError{Field: field, Message: "required: the notice draft, as JSON or YAML"}
+	}
+	raw, err := yaml.YAMLToJSON([]byte(text))
+	if err != nil {
+		return nil, &store.FieldError{Field: field, Message: "not valid JSON or YAML: " + err.Error()}
+	}
+	if !json.Valid(raw) {
+		return nil, &store.FieldError{Field: field, Message: "not valid JSON or YAML"}
+	}
+	return raw, nil
 }
 
 // action runs one responder form through the same service as the API.
@@ -574,9 +632,12 @@ func (c *Console) action(a formAction) http.HandlerFunc {
 		k := callerOf(r).key
 		in, err := a.input(r.PostForm)
 		if err == nil {
-			if raw, ok := in.(json.RawMessage); ok {
-				_, err = c.API.ProposeDraft(ctx, k, id, raw)
-			} else {
+			switch v := in.(type) {
+			case draftInput:
+				_, err = c.API.ProposeDraft(ctx, k, id, v.draft)
+			case followupInput:
+				_, err = c.API.ProposeFollowup(ctx, k, id, v.kind, v.draft)
+			default:
 				_, err = c.API.Do(ctx, k, id, in)
 			}
 		}

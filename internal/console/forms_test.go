@@ -77,7 +77,8 @@ func counts(t *testing.T, s *stack) (incidents, audit int) {
 func validDeclaration(tok string) url.Values {
 	return url.Values{"csrf": {tok}, "title": {"Leak"}, "severity": {"high"}, "aware_at": {time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)},
 		"data_categories": {"names"}, "nature": {"n"}, "subjects": {"staff"}, "approx_subjects": {"10"}, "approx_records": {"20"},
-		"contact_name": {"DPO"}, "contact_email": {"dpo@provider.example"}, "consequences": {"c"}, "measures_taken": {"m"}, "measures_proposed": {"p"}}
+		"contact_name": {"DPO"}, "contact_email": {"dpo@provider.example"}, "consequences": {"c"}, "measures_taken": {"m"}, "measures_proposed": {"p"},
+		"english_fallback": {"de", "es", "fr", "it"}}
 }
 
 func TestCSRFIsRequired(t *testing.T) {
@@ -101,6 +102,22 @@ func TestCSRFIsRequired(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, code)
 	i2, _ := counts(t, s)
 	require.Equal(t, i0+1, i2)
+
+	// The follow-up form too needs the session's token.
+	var id string
+	require.NoError(t, s.st.Pool().QueryRow(context.Background(), `SELECT id FROM incidents`).Scan(&id))
+	drafts := func() (n int) {
+		require.NoError(t, s.st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM notice_drafts`).Scan(&n))
+		return n
+	}
+	d0 := drafts()
+	for _, tok := range []string{"", "forged"} {
+		code, body := b.post("/console/incidents/"+id+"/followup", url.Values{"csrf": {tok}, "kind": {"update"},
+			"notice": {string(followupDraft(t, "More is known."))}})
+		require.Equal(t, http.StatusForbidden, code, body)
+		require.Contains(t, body, "CSRF")
+	}
+	require.Equal(t, d0, drafts(), "nothing written")
 }
 
 func TestCookieCannotActBeyondItsRole(t *testing.T) {
@@ -113,13 +130,17 @@ func TestCookieCannotActBeyondItsRole(t *testing.T) {
 	partner.signIn(s.keys["dc"])
 	tok := partner.csrf("/console/partner")
 	_, a0 := counts(t, s)
-	for _, path := range []string{"/console/incidents/" + inc.ID + "/approve", "/console/incidents/" + inc.ID + "/close", "/console/declare"} {
-		code, body := partner.post(path, url.Values{"csrf": {tok}, "content_hash": {strings.Repeat("a", 64)}, "reason": {"r"}})
+	for _, path := range []string{"/console/incidents/" + inc.ID + "/approve", "/console/incidents/" + inc.ID + "/close", "/console/declare",
+		"/console/incidents/" + inc.ID + "/followup", "/console/incidents/" + inc.ID + "/draft"} {
+		code, body := partner.post(path, url.Values{"csrf": {tok}, "content_hash": {strings.Repeat("a", 64)}, "reason": {"r"},
+			"kind": {"update"}, "notice": {"{}"}, "draft": {"{}"}})
 		require.Equal(t, http.StatusForbidden, code, path)
 		require.Contains(t, body, "may not do that")
 	}
 	code, _ := partner.get("/console/incidents/" + inc.ID)
 	require.Equal(t, http.StatusForbidden, code)
+	code, _ = partner.get("/console/incidents/" + inc.ID + "/preview?tenant=t-1")
+	require.Equal(t, http.StatusForbidden, code, "the tenant preview is for those who may read the incident")
 
 	responder := s.browser(t)
 	responder.signIn(s.keys["rita"])
@@ -202,10 +223,15 @@ func TestFormsRejectBadInputVisiblyAndWriteNothing(t *testing.T) {
 		{"scope", url.Values{"countries": {"Germany"}}, 400, "scope.countries"},
 		{"scope", url.Values{}, 400, "no criteria"},
 		{"draft", url.Values{"draft": {"{not json"}}, 400, "not valid JSON"},
-		{"draft", url.Values{"draft": {`{"fields":{"title":"only a title"}}`}}, 400, "nature"},
+		{"draft", url.Values{"draft": {`{"fields":{"title":"Leak"}}`}}, 400, "nature"},
+		{"draft", url.Values{"draft": {"fields:\n  title: Another title\n"}}, 400, `notice.fields.title: the notice states the incident&#39;s title from its declaration`},
+		{"draft", url.Values{"draft": {""}}, 400, "draft: required"},
 		{"override", url.Values{"justification": {"partner unreachable"}}, 422, "no partner review is pending"},
 		{"close", url.Values{"reason": {""}}, 422, "reason"},
-		{"followup", url.Values{}, 422, "not allowed in stage"},
+		{"followup", url.Values{"kind": {"update"}, "notice": {string(followupDraft(t, "More is known."))}}, 400, "the initial notice is not approved yet"},
+		{"followup", url.Values{"kind": {"sequel"}, "notice": {string(followupDraft(t, "More is known."))}}, 400, "kind: choose an update or the final notice"},
+		{"followup", url.Values{"kind": {"update"}, "notice": {"{not json"}}, 400, "notice: not valid JSON"},
+		{"followup", url.Values{"kind": {"final"}}, 400, "notice: required"},
 		{"retry", url.Values{}, 422, "not allowed in stage"},
 	}
 	for _, f := range forms {
@@ -216,6 +242,21 @@ func TestFormsRejectBadInputVisiblyAndWriteNothing(t *testing.T) {
 	}
 	_, a3 := counts(t, s)
 	require.Equal(t, a2, a3, "refused forms write nothing")
+	var drafts int
+	require.NoError(t, s.st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM notice_drafts WHERE incident_id = $1`, id).Scan(&drafts))
+	require.Equal(t, 1, drafts, "only the declared draft is kept")
+
+	// The tenant preview form asks for a tenant that exists.
+	for _, c := range []struct{ query, want string }{
+		{"", "tenant: required"},
+		{"?tenant=t-nosuch", `tenant: no tenant &#34;t-nosuch&#34;`},
+		{"?tenant=%27%3B+DROP+TABLE+tenants", "tenant: no tenant"},
+	} {
+		code, body := b.get(page + "/preview" + c.query)
+		require.Equal(t, http.StatusBadRequest, code, c.query)
+		require.Contains(t, flashOf(body), c.want, c.query)
+		require.NotContains(t, body, `id="tenant-preview"`, c.query)
+	}
 
 	// Before any scope version there is no evidence to export.
 	code, body := b.get(page + "/tenants.csv")

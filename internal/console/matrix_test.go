@@ -245,7 +245,7 @@ func pixelFreeDraft(t *testing.T, id string) json.RawMessage {
 	t.Helper()
 	f := noticeFields("Matrix incident")
 	f.Reference = id
-	raw, err := json.Marshal(map[string]any{"fields": f})
+	raw, err := json.Marshal(map[string]any{"fields": f, "english_fallback": otherLocales()})
 	require.NoError(t, err)
 	return raw
 }

@@ -70,9 +70,10 @@ func (s *stack) pendingReview(t *testing.T, id, hash string) store.PartnerReview
 	return rv
 }
 
-// noticeFields are the facts of the test notices.
+// noticeFields are the facts of the test notices, for an incident declared with title
+// and the data category "device identifiers"; the awareness time is the declaration's.
 func noticeFields(title string) notice.Fields {
-	return notice.Fields{Reference: "INC-CONSOLE-TEST", Title: title, AwareAt: time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Second),
+	return notice.Fields{Reference: "INC-CONSOLE-TEST", Title: title,
 		Nature: "Unauthorised read access to the device inventory.", DataCategories: []string{"device identifiers"},
 		DataSubjectCategories: []string{"employees"}, ApproxDataSubjects: 1200, ApproxRecords: 5400,
 		Contact:            notice.ContactPoint{Name: "Privacy Office", Email: "privacy@provider.example"},
@@ -86,11 +87,48 @@ func trackingPixel(base, loc string) string {
 	return `<img src="` + base + `/p-` + loc + `.gif?l={{.AckURL}}" width="1" height="1" alt="">`
 }
 
-// pixelNotice is a draft whose every locale's HTML template is the default with
-// trackingPixel added.
-func pixelNotice(t *testing.T, title, base string) json.RawMessage {
+// otherLocales are the supported locales other than English.
+func otherLocales() []string {
+	var out []string
+	for _, loc := range notice.Locales() {
+		if loc != notice.DefaultLocale {
+			out = append(out, loc)
+		}
+	}
+	return out
+}
+
+// draftJSON is a draft with fields f whose other locales read the English text by choice.
+func draftJSON(t *testing.T, f notice.Fields) json.RawMessage {
 	t.Helper()
-	d := notice.Draft{Fields: noticeFields(title), Templates: map[string]notice.Template{}}
+	raw, err := json.Marshal(notice.Draft{Fields: f, EnglishFallback: otherLocales()})
+	require.NoError(t, err)
+	return raw
+}
+
+// proposeDirect keeps raw as a draft of incident id by who and makes it current through
+// the store and the workflow, past any link check of the API's proposal path.
+func (s *stack) proposeDirect(t *testing.T, id, who string, raw json.RawMessage) string {
+	t.Helper()
+	ctx := context.Background()
+	k, err := s.st.Authenticate(ctx, s.keys[who])
+	require.NoError(t, err)
+	p, err := activities.ProposeDraft(ctx, s.st, id, raw, k.Actor(), activities.DraftOptions{Sender: s.api.Sender})
+	require.NoError(t, err)
+	h, err := testenv.Temporal(t).GetDefaultClient().UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflows.IncidentWorkflowID(id), UpdateName: workflows.UpdateDraft,
+		Args:         []any{workflows.DraftInput{ContentHash: p.Hash, Actor: k.Actor(), Phase: p.Phase.Number}},
+		WaitForStage: client.WorkflowUpdateStageCompleted})
+	require.NoError(t, err)
+	require.NoError(t, h.Get(ctx, nil))
+	return p.Hash
+}
+
+// pixelNotice is a draft with fields f whose every locale's HTML template is the default
+// with trackingPixel added.
+func pixelNotice(t *testing.T, f notice.Fields, base string) json.RawMessage {
+	t.Helper()
+	d := notice.Draft{Fields: f, Templates: map[string]notice.Template{}, EnglishFallback: otherLocales()}
 	for _, loc := range notice.Locales() {
 		d.Templates[loc] = notice.Template{HTML: strings.Replace(notice.DefaultTemplate(loc).HTML, "</body>", trackingPixel(base, loc)+"\n</body>", 1)}
 	}
@@ -149,9 +187,7 @@ func requireShown(t *testing.T, body string, p api.NoticePreview, base string, f
 // the hash shown is the hash approved.
 func TestNoticeIncidentAndPartnerPages(t *testing.T) {
 	s := newStack(t, 12)
-	ctx := context.Background()
-	first, err := json.Marshal(notice.Draft{Fields: noticeFields("Device database exposure")})
-	require.NoError(t, err)
+	first := draftJSON(t, noticeFields("Device database exposure"))
 	var declared struct{ Incident store.Incident }
 	s.call(t, http.StatusCreated, "POST", "/v1/incidents", "rita", map[string]any{
 		"title": "Device database exposure", "summary": "Leaked service credential.", "severity": "high",
@@ -170,15 +206,9 @@ func TestNoticeIncidentAndPartnerPages(t *testing.T) {
 
 	// The revised draft goes in through the store and the workflow, past any link check of
 	// the API's proposal path: the preview must show whatever was proposed.
-	rita, err := s.st.Authenticate(ctx, s.keys["rita"])
-	require.NoError(t, err)
-	secondHash, err := activities.ProposeDraft(ctx, s.st, id, pixelNotice(t, "Device database exposure (revised)", s.url), rita.Actor())
-	require.NoError(t, err)
-	h, err := testenv.Temporal(t).GetDefaultClient().UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: workflows.IncidentWorkflowID(id), UpdateName: workflows.UpdateDraft,
-		Args: []any{workflows.DraftInput{ContentHash: secondHash, Actor: rita.Actor()}}, WaitForStage: client.WorkflowUpdateStageCompleted})
-	require.NoError(t, err)
-	require.NoError(t, h.Get(ctx, nil))
+	revised := noticeFields("Device database exposure")
+	revised.Nature += " (revised)"
+	secondHash := s.proposeDirect(t, id, "rita", pixelNotice(t, revised, s.url))
 	var p api.NoticePreview
 	s.call(t, http.StatusOK, "GET", "/v1/incidents/"+id+"/notice", "alice", nil, &p)
 	require.Equal(t, secondHash, p.ContentHash)
@@ -200,8 +230,8 @@ func TestNoticeIncidentAndPartnerPages(t *testing.T) {
 			img := strings.Replace(trackingPixel(s.url, loc), "{{.AckURL}}", p.SampleRecipient.AckURL, 1)
 			require.Contains(t, preByID(t, body, "diff-html"), "\n+ "+img+"\n", loc)
 			require.Contains(t, preByID(t, body, "diff-html"), "== "+loc+" ==\n", loc)
-			require.Contains(t, preByID(t, body, "text-"+loc), "Device database exposure (revised)", loc)
-			require.Contains(t, textByID(body, "subject-"+loc), "Device database exposure (revised)", loc)
+			require.Contains(t, preByID(t, body, "text-"+loc), "(revised)", loc)
+			require.Contains(t, textByID(body, "subject-"+loc), "Device database exposure", loc)
 		}
 		require.Contains(t, preByID(t, body, "diff-text"), "+ ")
 		require.Contains(t, preByID(t, body, "diff-text"), "(revised)")
@@ -226,7 +256,7 @@ func TestNoticeIncidentAndPartnerPages(t *testing.T) {
 		for _, loc := range notice.Locales() {
 			img := strings.Replace(trackingPixel(s.url, loc), "{{.AckURL}}", p.SampleRecipient.AckURL, 1)
 			require.Contains(t, diffHTML, "\n+ "+img+"\n", loc)
-			require.Contains(t, preByID(t, body, rid+"-text-"+loc), "Device database exposure (revised)", loc)
+			require.Contains(t, preByID(t, body, rid+"-text-"+loc), "(revised)", loc)
 		}
 		require.Contains(t, diffText, "- ", "the previous review's text is compared")
 		require.Contains(t, diffText, "(revised)")
@@ -268,15 +298,7 @@ func TestNoticeBrowserSandbox(t *testing.T) {
 		"aware_at": time.Now().Add(-2 * time.Hour).UTC().Format(time.RFC3339), "data_categories": []string{"device identifiers"}}, &declared)
 	id := declared.Incident.ID
 	s.waitStatus(t, id, func(st workflows.Status) bool { return st.Stage == workflows.StageAssessing })
-	rita, err := s.st.Authenticate(ctx, s.keys["rita"])
-	require.NoError(t, err)
-	hash, err := activities.ProposeDraft(ctx, s.st, id, pixelNotice(t, "Device database exposure", other.URL), rita.Actor())
-	require.NoError(t, err)
-	h, err := testenv.Temporal(t).GetDefaultClient().UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: workflows.IncidentWorkflowID(id), UpdateName: workflows.UpdateDraft,
-		Args: []any{workflows.DraftInput{ContentHash: hash, Actor: rita.Actor()}}, WaitForStage: client.WorkflowUpdateStageCompleted})
-	require.NoError(t, err)
-	require.NoError(t, h.Get(ctx, nil))
+	s.proposeDirect(t, id, "rita", pixelNotice(t, noticeFields("Device database exposure"), other.URL))
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
