@@ -383,4 +383,3 @@ func distinctBatches(rs []store.Recipient) [][]store.Recipient {
 	}
 	return batches
 }
-

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -131,6 +132,9 @@ func (s *Server) ProposeDraft(ctx context.Context, k store.APIKey, id string, ra
 // notice.PhaseUpdate or notice.PhaseFinal), keeps it and makes it the current draft; it
 // is sent once two people approve it.
 func (s *Server) ProposeFollowup(ctx context.Context, k store.APIKey, id, kind string, raw json.RawMessage) (workflows.Status, error) {
+	if err := authz.Check(k.Roles, authz.IncidentFollowup); err != nil {
+		return workflows.Status{}, err
+	}
 	if len(raw) == 0 || string(raw) == "null" {
 		return workflows.Status{}, &store.FieldError{Field: "notice", Message: "required: a follow-up is the next phase's notice draft (what is new, and every element known so far)"}
 	}
@@ -141,8 +145,13 @@ func (s *Server) propose(ctx context.Context, k store.APIKey, id string, raw jso
 	if err := authz.Check(k.Roles, action); err != nil {
 		return workflows.Status{}, err
 	}
-	if _, err := s.incident(ctx, id); err != nil {
+	inc, err := s.incident(ctx, id)
+	if err != nil {
 		return workflows.Status{}, err
+	}
+	if inc.Stage == store.StageClosed {
+		// Refused before anything is stored: a closed incident takes no more drafts.
+		return workflows.Status{}, fmt.Errorf("%w: the incident is closed and takes no more drafts", store.ErrConflict)
 	}
 	p, err := activities.ProposeDraft(ctx, s.Store, id, raw, k.Actor(), s.draftOptions(next, kind))
 	if err != nil {

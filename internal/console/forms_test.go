@@ -177,6 +177,9 @@ func TestFormsRejectBadInputVisiblyAndWriteNothing(t *testing.T) {
 	b := s.browser(t)
 	b.signIn(s.keys["rita"])
 	tok := b.csrf("/console/declare")
+	_, page0 := b.get("/console/declare")
+	require.Contains(t, page0, `id="declare-submit"`, "the empty form renders whole")
+	require.NotContains(t, elementRe("fallback-it").FindString(page0), " checked", "no locale is sent the English text unless ticked")
 
 	bad := []struct {
 		name, field, value, want string
@@ -198,6 +201,9 @@ func TestFormsRejectBadInputVisiblyAndWriteNothing(t *testing.T) {
 		require.Contains(t, body, `id="flash"`, tc.name)
 		require.Contains(t, body, tc.want, tc.name)
 		require.Contains(t, body, `value="`+form.Get("data_categories")+`"`, "the form keeps what was typed")
+		for _, loc := range []string{"de", "es", "fr", "it"} {
+			require.Contains(t, elementRe("fallback-"+loc).FindString(body), " checked", "%s: the ticked locales stay ticked", tc.name)
+		}
 	}
 	i1, a1 := counts(t, s)
 	require.Equal(t, i0, i1)
