@@ -102,13 +102,6 @@ func (p *proc) start(t *testing.T) {
 	}
 }
 
-// stdout returns the first lines the last run printed.
-func (p *proc) stdout() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
 // kill sends SIGKILL and waits for the process to be gone.
 func (p *proc) kill() { p.signal(syscall.SIGKILL) }
 
