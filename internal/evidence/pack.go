@@ -405,11 +405,8 @@ type tenantFile struct {
 	Acknowledgement *ackOut                `json:"acknowledgement"`
 	// AckTokenSHA256 is the SHA-256 of the tenant's acknowledgement token: the links in
 	// the notices are shown with it in place of the token, which stays a secret.
-	AckTokenSHA256 string `json:"ack_token_sha256,omitempty"`
-	// Facts are why the tenant is affected, as its notices state them in their own section
-	// (left out when no notice of the tenant has content to show them).
-	Facts    *notice.TenantFacts `json:"facts,omitempty"`
-	Contacts []contactOut        `json:"contacts"`
+	AckTokenSHA256 string       `json:"ack_token_sha256,omitempty"`
+	Contacts       []contactOut `json:"contacts"`
 }
 
 type tenantOut struct {
@@ -451,8 +448,10 @@ type noticeOut struct {
 	SentAt            *time.Time        `json:"sent_at"`
 	StatusAt          *time.Time        `json:"status_at"`
 	Events            []store.PackEvent `json:"events"`
-	Rendered          *renderedOut      `json:"rendered,omitempty"`
-	RenderError       string            `json:"render_error,omitempty"`
+	// Facts are why the tenant is affected, as this notice stated them in their own section.
+	Facts       notice.TenantFacts `json:"facts"`
+	Rendered    *renderedOut       `json:"rendered,omitempty"`
+	RenderError string             `json:"render_error,omitempty"`
 }
 
 // renderedOut is a notice as its recipient read it: the stored draft under its content
@@ -486,13 +485,6 @@ func (b *builder) tenantFile(t store.PackTenant) (tenantFile, error) {
 	if t.AckTokenHash != "" {
 		ackURL = strings.TrimRight(b.o.PublicURL, "/") + "/ack/REDACTED-sha256-" + t.AckTokenHash
 	}
-	if slices.ContainsFunc(t.Notices, func(n store.PackNotice) bool { return n.ContentHash != "" }) {
-		facts, err := b.facts(t.ID)
-		if err != nil {
-			return f, err
-		}
-		f.Facts = &facts
-	}
 	for _, n := range t.Notices {
 		if len(f.Contacts) == 0 || f.Contacts[len(f.Contacts)-1].ContactID != n.ContactID {
 			f.Contacts = append(f.Contacts, contactOut{ContactID: n.ContactID, Email: n.Email, Name: n.ContactName, Role: n.ContactRole,
@@ -500,14 +492,14 @@ func (b *builder) tenantFile(t store.PackTenant) (tenantFile, error) {
 		}
 		out := noticeOut{NoticeID: n.ID, Round: n.Round, RoundKind: n.RoundKind, Phase: n.Phase, Locale: n.Locale, ContentHash: n.ContentHash,
 			Status: n.Status, Attempts: n.Attempts, PossibleDuplicate: n.PossibleDuplicate, ProviderMessageID: n.ProviderMessageID,
-			LastError: n.LastError, ClaimedAt: n.ClaimedAt, SentAt: n.SentAt, StatusAt: n.StatusAt, Events: nonNil(n.Events)}
+			LastError: n.LastError, ClaimedAt: n.ClaimedAt, SentAt: n.SentAt, StatusAt: n.StatusAt, Events: nonNil(n.Events), Facts: n.Facts}
 		if n.ContentHash != "" {
 			var deadline time.Time
 			if n.Deadline != nil {
 				deadline = *n.Deadline
 			}
 			r, err := b.render(n.ContentHash, n.Locale, notice.Recipient{TenantName: t.Name, AckURL: ackURL, Deadline: deadline, Locale: n.Locale,
-				Facts: *f.Facts})
+				Facts: n.Facts})
 			if err != nil {
 				out.RenderError = err.Error()
 			} else {
@@ -519,22 +511,6 @@ func (b *builder) tenantFile(t store.PackTenant) (tenantFile, error) {
 		c.Notices = append(c.Notices, out)
 	}
 	return f, nil
-}
-
-// facts returns why tenant is affected as SendPage states it (store.ClaimPage): the
-// values of its services, connectors and data regions that the incident's scope criteria
-// name, and its own numbers from the incident's impact import.
-//
-// They are read as they stand at export, outside the pack's snapshot and one tenant at a
-// time: the store keeps neither the facts each notice was sent with nor a snapshot read
-// of them. A tenant whose services or impact changed after its notice went out shows its
-// newer facts.
-func (b *builder) facts(tenant string) (notice.TenantFacts, error) {
-	p, err := b.st.PreviewTenant(b.ctx, b.o.IncidentID, tenant)
-	if err != nil {
-		return notice.TenantFacts{}, fmt.Errorf("tenant %s: read its facts: %w", tenant, err)
-	}
-	return p.Facts, nil
 }
 
 // useDraft marks the draft under hash for the pack.
@@ -668,10 +644,9 @@ Incident %s, for %s, exported %s by %s.
   manifest.json          every other file with its SHA-256 and size
   manifest.sig           the Ed25519 signature of manifest.json (key id and base64 signature)
   incident.json          the incident, its notice phases, approvals and partner reviews
-  tenants/<id>.json      per tenant: what it was owed per phase (deadline, met or late), the
-                         facts its notices state (as they stood at export), every notice to
-                         each contact as rendered, SendGrid message ids and delivery events,
-                         and its acknowledgement
+  tenants/<id>.json      per tenant: what it was owed per phase (deadline, met or late),
+                         every notice to each contact as rendered with the facts it stated,
+                         SendGrid message ids and delivery events, and its acknowledgement
   drafts/<hash>.json     each notice draft, under its content hash
   audit/excerpt.jsonl    the incident's audit rows, each with the canonical bytes its hash covers
   audit/checkpoints.json signed checkpoints of the audit chain covering the excerpt

@@ -89,8 +89,10 @@ WITH approved AS (
 	  AND EXISTS (SELECT 1 FROM ok WHERE ok.content_hash = l.content_hash AND ok.scope_version = l.scope_version)
 	ORDER BY l.tenant_id LIMIT $7
 ), chosen AS (
-	SELECT ch.tenant_id, c.id AS contact_id, ch.content_hash, ` + localeSQL + ` AS locale
+	SELECT ch.tenant_id, c.id AS contact_id, ch.content_hash, ` + localeSQL + ` AS locale, ` + factsSQL + ` AS facts
 	FROM chunk ch JOIN tenants t ON t.id = ch.tenant_id JOIN contacts c ON c.tenant_id = ch.tenant_id
+	LEFT JOIN tenant_impacts ti ON ti.incident_id = $1 AND ti.tenant_id = ch.tenant_id
+	CROSS JOIN (SELECT scope_criteria AS crit FROM incidents WHERE id = $1) sc
 	WHERE ` + "%s" + `
 	  AND NOT EXISTS (SELECT 1 FROM notices n WHERE n.incident_id = $1 AND n.phase = $3 AND n.contact_id = c.id
 	                  AND n.status NOT IN ('failed', 'cancelled'))
@@ -103,12 +105,12 @@ WITH approved AS (
 ), ins AS (
 	-- A contact whose notice of this phase was refused or cancelled gets that row back,
 	-- planned into this pass.
-	INSERT INTO notices (incident_id, round, phase, tenant_id, contact_id, locale, content_hash, page)
-	SELECT $1, $2, $3, tenant_id, contact_id, locale, content_hash, $9 + dense_rank() OVER (ORDER BY locale, content_hash, (rn - 1) / $8) - 1
+	INSERT INTO notices (incident_id, round, phase, tenant_id, contact_id, locale, content_hash, facts, page)
+	SELECT $1, $2, $3, tenant_id, contact_id, locale, content_hash, facts, $9 + dense_rank() OVER (ORDER BY locale, content_hash, (rn - 1) / $8) - 1
 	FROM (SELECT chosen.*, row_number() OVER (PARTITION BY locale, content_hash ORDER BY tenant_id, contact_id) AS rn FROM chosen) x
 	ON CONFLICT (incident_id, phase, contact_id) DO UPDATE
 	SET round = EXCLUDED.round, page = EXCLUDED.page, locale = EXCLUDED.locale, content_hash = EXCLUDED.content_hash,
-	    status = 'pending', claimed_at = NULL, status_at = now()
+	    facts = EXCLUDED.facts, status = 'pending', claimed_at = NULL, status_at = now()
 	WHERE notices.status IN ('failed', 'cancelled')
 	RETURNING tenant_id, page
 )
@@ -133,8 +135,10 @@ WITH chunk AS (
 	  AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.incident_id = $1 AND a.tenant_id = l.tenant_id)
 	ORDER BY l.tenant_id LIMIT $7
 ), chosen AS (
-	SELECT ch.tenant_id, c.id AS contact_id, ch.content_hash, ` + localeSQL + ` AS locale
+	SELECT ch.tenant_id, c.id AS contact_id, ch.content_hash, ` + localeSQL + ` AS locale, ` + factsSQL + ` AS facts
 	FROM chunk ch JOIN tenants t ON t.id = ch.tenant_id JOIN contacts c ON c.tenant_id = ch.tenant_id
+	LEFT JOIN tenant_impacts ti ON ti.incident_id = $1 AND ti.tenant_id = ch.tenant_id
+	CROSS JOIN (SELECT scope_criteria AS crit FROM incidents WHERE id = $1) sc
 	WHERE ` + "%s" + `
 ), counted AS (
 	-- Runs whether or not the query reads it, as every data-modifying WITH does.
@@ -142,8 +146,8 @@ WITH chunk AS (
 	FROM chunk ch WHERE l.incident_id = $1 AND l.phase = 1 AND l.tenant_id = ch.tenant_id
 	RETURNING 1
 ), ins AS (
-	INSERT INTO notices (incident_id, round, phase, tenant_id, contact_id, locale, content_hash, page)
-	SELECT $1, $2, NULL, tenant_id, contact_id, locale, content_hash, $9 + dense_rank() OVER (ORDER BY locale, content_hash, (rn - 1) / $8) - 1
+	INSERT INTO notices (incident_id, round, phase, tenant_id, contact_id, locale, content_hash, facts, page)
+	SELECT $1, $2, NULL, tenant_id, contact_id, locale, content_hash, facts, $9 + dense_rank() OVER (ORDER BY locale, content_hash, (rn - 1) / $8) - 1
 	FROM (SELECT chosen.*, row_number() OVER (PARTITION BY locale, content_hash ORDER BY tenant_id, contact_id) AS rn FROM chosen) x
 	ON CONFLICT DO NOTHING
 	RETURNING tenant_id, page
@@ -334,10 +338,8 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 	var cp ClaimedPage
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
 		var phase *int
-		var criteria ScopeCriteria
-		if err := tx.QueryRow(ctx, `SELECT r.kind, r.phase, i.scope_criteria FROM notice_rounds r JOIN incidents i ON i.id = r.incident_id
-			WHERE r.incident_id = $1 AND r.round = $2`, incidentID, round).
-			Scan(&cp.Kind, &phase, &criteria); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT kind, phase FROM notice_rounds WHERE incident_id = $1 AND round = $2`, incidentID, round).
+			Scan(&cp.Kind, &phase); err != nil {
 			return notFound(err)
 		}
 		if phase != nil {
@@ -357,10 +359,9 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 			SELECT n.id, n.status, n.claimed_at, n.tenant_id, t.name, c.email, c.name, l.deadline, l.removed_at IS NOT NULL,
 			       tok.nonce, n.locale, n.content_hash,
 			       (n.status = 'sending' OR $4) AND EXISTS (SELECT 1 FROM delivery_events e WHERE e.notice_id = n.id),
-			       t.services, t.connectors, t.data_regions, coalesce(ti.data_subjects, 0), coalesce(ti.records, 0)
+			       coalesce(n.facts, '{}')
 			FROM notices n
 			JOIN tenants t ON t.id = n.tenant_id
-			LEFT JOIN tenant_impacts ti ON ti.incident_id = n.incident_id AND ti.tenant_id = n.tenant_id
 			JOIN contacts c ON c.id = n.contact_id
 			JOIN ledger l ON l.incident_id = n.incident_id AND l.phase = coalesce(n.phase, 1) AND l.tenant_id = n.tenant_id
 			JOIN ack_tokens tok ON tok.incident_id = n.incident_id AND tok.tenant_id = n.tenant_id
@@ -377,14 +378,11 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 			var claimedAt *time.Time
 			var removed, hasEvents bool
 			var nonce []byte
-			var services, connectors, regions []string
-			var subjects, records int64
 			if err := rows.Scan(&r.NoticeID, &status, &claimedAt, &r.TenantID, &r.TenantName, &r.Email, &r.Name, &r.Deadline, &removed,
-				&nonce, &locale, &hash, &hasEvents, &services, &connectors, &regions, &subjects, &records); err != nil {
+				&nonce, &locale, &hash, &hasEvents, &r.Facts); err != nil {
 				rows.Close()
 				return err
 			}
-			r.Facts = factsOf(criteria, services, connectors, regions, subjects, records)
 			switch {
 			case hasEvents:
 				// SendGrid reported it: the lost answer's send went through.

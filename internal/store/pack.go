@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/breachflow/breachflow/internal/notice"
 )
 
 // Snapshot is one read-only, repeatable-read view of the database: every file of an
@@ -153,27 +155,29 @@ type PackObligation struct {
 
 // PackNotice is one notice to one contact, with its delivery events.
 type PackNotice struct {
-	ID                int64       `json:"notice_id"`
-	Round             int         `json:"round"`
-	RoundKind         string      `json:"round_kind"`
-	Phase             *int        `json:"phase"`
-	ContactID         int64       `json:"contact_id"`
-	Email             string      `json:"email"`
-	ContactName       string      `json:"contact_name"`
-	ContactRole       string      `json:"contact_role"`
-	ContactKind       string      `json:"contact_kind"`
-	Locale            string      `json:"locale"`
-	ContentHash       string      `json:"content_hash"`
-	Status            string      `json:"status"`
-	Attempts          int         `json:"attempts"`
-	PossibleDuplicate bool        `json:"possible_duplicate"`
-	ProviderMessageID string      `json:"provider_message_id"`
-	LastError         string      `json:"last_error"`
-	ClaimedAt         *time.Time  `json:"claimed_at"`
-	SentAt            *time.Time  `json:"sent_at"`
-	StatusAt          *time.Time  `json:"status_at"`
-	Deadline          *time.Time  `json:"deadline"` // the tenant's deadline for the notice's phase, as the notice states it
-	Events            []PackEvent `json:"events"`
+	ID                int64      `json:"notice_id"`
+	Round             int        `json:"round"`
+	RoundKind         string     `json:"round_kind"`
+	Phase             *int       `json:"phase"`
+	ContactID         int64      `json:"contact_id"`
+	Email             string     `json:"email"`
+	ContactName       string     `json:"contact_name"`
+	ContactRole       string     `json:"contact_role"`
+	ContactKind       string     `json:"contact_kind"`
+	Locale            string     `json:"locale"`
+	ContentHash       string     `json:"content_hash"`
+	Status            string     `json:"status"`
+	Attempts          int        `json:"attempts"`
+	PossibleDuplicate bool       `json:"possible_duplicate"`
+	ProviderMessageID string     `json:"provider_message_id"`
+	LastError         string     `json:"last_error"`
+	ClaimedAt         *time.Time `json:"claimed_at"`
+	SentAt            *time.Time `json:"sent_at"`
+	StatusAt          *time.Time `json:"status_at"`
+	Deadline          *time.Time `json:"deadline"` // the tenant's deadline for the notice's phase, as the notice states it
+	// Facts are why the tenant is affected, as the notice states them (frozen when planned).
+	Facts  notice.TenantFacts `json:"facts"`
+	Events []PackEvent        `json:"events"`
 }
 
 // PackEvent is one SendGrid delivery event of a notice.
@@ -208,7 +212,7 @@ SELECT t.id, t.name, t.country, t.locale, t.notice_sla_hours,
 			'content_hash', coalesce(n.content_hash, r.content_hash, ''), 'status', n.status, 'attempts', n.attempts,
 			'possible_duplicate', n.possible_duplicate, 'provider_message_id', coalesce(n.provider_message_id, ''),
 			'last_error', coalesce(n.last_error, ''), 'claimed_at', n.claimed_at, 'sent_at', n.sent_at, 'status_at', n.status_at,
-			'deadline', nl.deadline,
+			'deadline', nl.deadline, 'facts', coalesce(n.facts, '{}'),
 			'events', coalesce((SELECT jsonb_agg(jsonb_build_object('sg_event_id', e.sg_event_id, 'event', e.event,
 					'occurred_at', e.occurred_at, 'received_at', e.received_at, 'sg_message_id', coalesce(e.sg_message_id, ''),
 					'reason', coalesce(e.reason, '')) ORDER BY e.occurred_at, e.sg_event_id)

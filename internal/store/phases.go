@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -105,24 +104,15 @@ func (s *Store) ImportImpact(ctx context.Context, id string, rows []Impact, acto
 	return len(rows), nil
 }
 
-// matched keeps the tenant's values that the criterion names; a criterion that names
-// none says nothing about why the tenant is in scope.
-func matched(tenant, criterion []string) []string {
-	var out []string
-	for _, v := range tenant {
-		if slices.Contains(criterion, v) {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-// factsOf returns the facts that made a tenant affected under criteria c: the values of
-// its services, connectors and data regions the criteria name, and its own impact.
-func factsOf(c ScopeCriteria, services, connectors, regions []string, subjects, records int64) notice.TenantFacts {
-	return notice.TenantFacts{Services: matched(services, c.Services), Connectors: matched(connectors, c.Connectors),
-		DataRegions: matched(regions, c.DataRegions), DataSubjects: subjects, Records: records}
-}
+// factsSQL is the facts of tenant t under the criteria crit (jsonb) with its impact ti
+// (LEFT JOINed tenant_impacts), as notice.TenantFacts reads them: the values of the
+// tenant's services, connectors and data regions that the criteria name, in the tenant's
+// order (a list the criteria leave empty says nothing), and its impact numbers.
+const factsSQL = `jsonb_strip_nulls(jsonb_build_object(
+	'services', nullif(ARRAY(SELECT v FROM unnest(t.services) v WHERE crit -> 'services' ? v), '{}'),
+	'connectors', nullif(ARRAY(SELECT v FROM unnest(t.connectors) v WHERE crit -> 'connectors' ? v), '{}'),
+	'data_regions', nullif(ARRAY(SELECT v FROM unnest(t.data_regions) v WHERE crit -> 'data_regions' ? v), '{}'),
+	'data_subjects', nullif(ti.data_subjects, 0), 'records', nullif(ti.records, 0)))`
 
 // PreviewTenant is one tenant as its notice would be rendered for it.
 type PreviewTenant struct {
@@ -146,18 +136,15 @@ func (s *Store) PreviewTenant(ctx context.Context, id, tenantID string) (Preview
 	if !itemRe.MatchString(tenantID) {
 		return p, ErrUnknownTenant
 	}
-	var criteria ScopeCriteria
-	var services, connectors, regions []string
 	var deadline *time.Time
 	err := s.pool.QueryRow(ctx, `
 		SELECT t.name, coalesce((SELECT c.locale FROM contacts c WHERE c.tenant_id = t.id AND c.kind = 'primary' AND c.locale IS NOT NULL
 		                         ORDER BY c.id LIMIT 1), t.locale),
-		       t.services, t.connectors, t.data_regions, coalesce(ti.data_subjects, 0), coalesce(ti.records, 0), i.scope_criteria,
+		       `+factsSQL+`,
 		       (SELECT l.deadline FROM ledger l WHERE l.incident_id = i.id AND l.phase = 1 AND l.tenant_id = t.id AND l.removed_at IS NULL)
-		FROM incidents i JOIN tenants t ON t.id = $2
+		FROM incidents i CROSS JOIN LATERAL (SELECT i.scope_criteria AS crit) c JOIN tenants t ON t.id = $2
 		LEFT JOIN tenant_impacts ti ON ti.incident_id = i.id AND ti.tenant_id = t.id
-		WHERE i.id = $1`, id, tenantID).Scan(&p.Name, &p.Locale, &services, &connectors, &regions, &p.Facts.DataSubjects, &p.Facts.Records,
-		&criteria, &deadline)
+		WHERE i.id = $1`, id, tenantID).Scan(&p.Name, &p.Locale, &p.Facts, &deadline)
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, ierr := s.GetIncident(ctx, id); ierr != nil {
 			return p, ierr
@@ -167,7 +154,6 @@ func (s *Store) PreviewTenant(ctx context.Context, id, tenantID string) (Preview
 	if err != nil {
 		return p, err
 	}
-	p.Facts = factsOf(criteria, services, connectors, regions, p.Facts.DataSubjects, p.Facts.Records)
 	if deadline != nil {
 		p.InScope, p.Deadline = true, *deadline
 	}

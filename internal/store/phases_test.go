@@ -133,6 +133,13 @@ func TestClaimedRecipientsCarryTheirTenantsFacts(t *testing.T) {
 
 	f.approveAndRelease(hashA, 1)
 	f.planAll(f.pass(1, 1))
+	// Facts are frozen on the notice when it is planned: a later import changes the
+	// preview (and later notices), not what this notice states.
+	_, err = f.s.ImportImpact(f.ctx, f.id, []store.Impact{{TenantID: "t1", DataSubjects: 99, Records: 99}}, "alice")
+	require.NoError(t, err)
+	p, err = f.s.PreviewTenant(f.ctx, f.id, "t1")
+	require.NoError(t, err)
+	require.Equal(t, int64(99), p.Facts.DataSubjects)
 	facts := map[string]notice.TenantFacts{}
 	var pages int
 	require.NoError(t, f.s.Pool().QueryRow(f.ctx, `SELECT pages FROM notice_rounds WHERE incident_id = $1 AND round = 1`, f.id).Scan(&pages))

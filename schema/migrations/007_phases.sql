@@ -19,3 +19,9 @@ CREATE TABLE tenant_impacts (
     imported_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (incident_id, tenant_id)
 );
+
+-- The facts a notice states about its tenant (why it is affected: the values of its
+-- services, connectors and data regions the scope criteria named, its impact numbers),
+-- frozen when the notice is planned, as its content hash and locale are: the send renders
+-- them and the evidence shows them as sent. NULL: none (notices planned before).
+ALTER TABLE notices ADD COLUMN facts jsonb;
