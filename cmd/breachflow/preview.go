@@ -66,25 +66,34 @@ func (a *app) previewCmd() *cobra.Command {
 }
 
 func printPreview(w io.Writer, p api.NoticePreview, locale, part string) error {
-	fmt.Fprintf(w, "incident %s  phase %d (%s)  content hash %s\n", p.IncidentID, p.Phase.Number, p.Phase.Kind, p.ContentHash)
-	fmt.Fprintf(w, "sender: %s", p.Sender.Organisation)
-	if p.Sender.ReplyTo != "" {
-		fmt.Fprintf(w, "  reply-to %s", p.Sender.ReplyTo)
+	if part != "" {
+		// Only the part: no header lines, so that it can be piped on.
+		return printNotices(w, io.Discard, p, locale, part)
 	}
-	fmt.Fprintln(w)
+	return printNotices(w, w, p, locale, part)
+}
+
+// printNotices writes the preview's header lines to header and its notices to w.
+func printNotices(w, header io.Writer, p api.NoticePreview, locale, part string) error {
+	fmt.Fprintf(header, "incident %s  phase %d (%s)  content hash %s\n", p.IncidentID, p.Phase.Number, p.Phase.Kind, p.ContentHash)
+	fmt.Fprintf(header, "sender: %s", p.Sender.Organisation)
+	if p.Sender.ReplyTo != "" {
+		fmt.Fprintf(header, "  reply-to %s", p.Sender.ReplyTo)
+	}
+	fmt.Fprintln(header)
 	if len(p.Untranslated) > 0 {
-		fmt.Fprintf(w, "NOT TRANSLATED: %s (approval is refused until they have their own text or are listed in english_fallback)\n",
+		fmt.Fprintf(header, "NOT TRANSLATED: %s (approval is refused until they have their own text or are listed in english_fallback)\n",
 			strings.Join(p.Untranslated, ", "))
 	}
 	if len(p.EnglishFallback) > 0 {
-		fmt.Fprintf(w, "English text by choice in: %s\n", strings.Join(p.EnglishFallback, ", "))
+		fmt.Fprintf(header, "English text by choice in: %s\n", strings.Join(p.EnglishFallback, ", "))
 	}
 	if r := p.Reach; r != nil {
-		fmt.Fprintf(w, "scope version %d: %d tenants, %d with no deliverable contact", r.ScopeVersion, r.Tenants, r.NoDeliverable)
+		fmt.Fprintf(header, "scope version %d: %d tenants, %d with no deliverable contact", r.ScopeVersion, r.Tenants, r.NoDeliverable)
 		if len(r.Sample) > 0 {
-			fmt.Fprintf(w, " (e.g. %s)", strings.Join(r.Sample, ", "))
+			fmt.Fprintf(header, " (e.g. %s)", strings.Join(r.Sample, ", "))
 		}
-		fmt.Fprintln(w)
+		fmt.Fprintln(header)
 	}
 	show := func(n api.NoticeLocale) {
 		if n.Error != "" {
@@ -107,7 +116,7 @@ func printPreview(w io.Writer, p api.NoticePreview, locale, part string) error {
 		if !t.InScope {
 			scope = "NOT in the current scope"
 		}
-		fmt.Fprintf(w, "tenant %s (%s), %s, locale %s\n", t.TenantID, t.Name, scope, t.Notice.Locale)
+		fmt.Fprintf(header, "tenant %s (%s), %s, locale %s\n", t.TenantID, t.Name, scope, t.Notice.Locale)
 		show(t.Notice)
 		return nil
 	}
