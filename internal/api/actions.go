@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -151,7 +150,7 @@ func (s *Server) propose(ctx context.Context, k store.APIKey, id string, raw jso
 	}
 	if inc.Stage == store.StageClosed {
 		// Refused before anything is stored: a closed incident takes no more drafts.
-		return workflows.Status{}, fmt.Errorf("%w: the incident is closed and takes no more drafts", store.ErrConflict)
+		return workflows.Status{}, errClosed
 	}
 	p, err := activities.ProposeDraft(ctx, s.Store, id, raw, k.Actor(), s.draftOptions(next, kind))
 	if err != nil {

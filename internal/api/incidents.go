@@ -233,6 +233,9 @@ func (s *Server) answerStatus(w http.ResponseWriter, r *http.Request, st workflo
 }
 
 // updateError tells a refused update (4xx, with the workflow's reason) from a failure.
+// errClosed refuses a change to an incident whose workflow has finished.
+var errClosed = fmt.Errorf("%w: the incident's workflow has finished (closed incidents take no more changes)", store.ErrConflict)
+
 func updateError(err error) error {
 	var appErr *temporal.ApplicationError
 	var notFound *serviceerror.NotFound
@@ -245,7 +248,7 @@ func updateError(err error) error {
 		}
 		return &rejectedError{msg: msg}
 	case errors.As(err, &notFound):
-		return fmt.Errorf("%w: the incident's workflow has finished (closed incidents take no more changes)", store.ErrConflict)
+		return errClosed
 	}
 	return err
 }
