@@ -122,10 +122,14 @@ func (s *Server) ackSubmit(w http.ResponseWriter, r *http.Request) {
 		ackNotFoundPage(w)
 		return
 	}
-	t, recorded, err := s.Store.AcknowledgeToken(r.Context(), token)
+	t, err := s.Store.LookupAck(r.Context(), token)
 	if errors.Is(err, store.ErrNotFound) {
 		s.ackMiss(w, r, err)
 		return
+	}
+	recorded := false
+	if err == nil && t.AcknowledgedAt == nil {
+		recorded, err = s.acks.acknowledge(r.Context(), store.AckRequest{IncidentID: t.IncidentID, TenantID: t.TenantID, Via: "link", Actor: "customer"})
 	}
 	if err != nil {
 		s.fail(w, r, err)

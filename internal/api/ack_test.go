@@ -174,6 +174,36 @@ func TestAcknowledgementLinks(t *testing.T) {
 	require.Equal(t, 1, thanked)
 	require.Equal(t, 3, acks())
 
+	// Many tenants at once, each from three tabs: the POSTs are recorded in shared
+	// transactions, and still each tenant once, with one audit row, thanked once.
+	many := tenants[5:]
+	type answer struct {
+		tenant string
+		r      reply
+	}
+	answers := make(chan answer, 3*len(many))
+	for _, tenant := range many {
+		link := "/ack/" + e.ackToken(t, tenant)
+		for range 3 {
+			wg.Go(func() { answers <- answer{tenant, e.do(t, "POST", link, keyNone, nil)} })
+		}
+	}
+	wg.Wait()
+	close(answers)
+	thankedBy := map[string]int{}
+	for a := range answers {
+		require.Equal(t, http.StatusOK, a.r.Code, a.r.String())
+		if strings.Contains(string(a.r.Body), "Thank you.") {
+			thankedBy[a.tenant]++
+		}
+	}
+	require.Len(t, thankedBy, len(many))
+	for tenant, n := range thankedBy {
+		require.Equal(t, 1, n, tenant)
+	}
+	require.Equal(t, 3+len(many), acks())
+	require.Equal(t, 3+len(many), e.count(t, `SELECT count(*) FROM audit_log WHERE action = 'tenant.acknowledged'`))
+
 	// Closing: the workflow finishes, and changes to a closed incident are a conflict.
 	e.must(t, http.StatusOK, "POST", "/v1/incidents/"+id+"/close", keyResponder, map[string]string{"reason": "test over"})
 	deadline := time.Now().Add(30 * time.Second)

@@ -53,6 +53,7 @@ type Server struct {
 	AuditKeys *evidence.Keys
 
 	denied denials
+	acks   ackBatcher
 
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -65,6 +66,7 @@ const DefaultSenderOrganisation = "Breachflow Cloud"
 func New(st *store.Store, tc client.Client, logger *zap.Logger) *Server {
 	s := &Server{Store: st, Temporal: tc, Logger: logger, registry: prometheus.NewRegistry(),
 		TaskQueue: workflows.TaskQueue, Limits: NewLimiter(DefaultLimits), Sender: notice.Sender{Organisation: DefaultSenderOrganisation}}
+	s.acks.st = st
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "breachflow_http_requests_total", Help: "HTTP requests by route and status class.",
 	}, []string{"route", "code"})

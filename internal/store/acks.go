@@ -26,12 +26,14 @@ type AckTarget struct {
 // LookupAck returns the live target of token, or ErrNotFound for an unknown, expired or
 // tampered token (all alike). The notice it names is the one the tenant was told of: the
 // latest phase whose send is still good (not bounced or dropped), else the latest phase
-// sent at all, read from the draft stored under the hash that phase was released with.
+// sent at all, read from the draft stored under the hash that phase was released with
+// (its title in the tenant's language where the draft gives one).
 func (s *Store) LookupAck(ctx context.Context, token string) (AckTarget, error) {
 	var a AckTarget
 	var ref, title *string
 	err := s.pool.QueryRow(ctx, `SELECT tok.incident_id, tok.tenant_id, t.name, t.locale,
-			d.draft->'fields'->>'reference', d.draft->'fields'->>'title', ack.acknowledged_at
+			d.draft->'fields'->>'reference',
+			coalesce(d.draft->'translations'->lower(left(t.locale, 2))->>'title', d.draft->'fields'->>'title'), ack.acknowledged_at
 		FROM ack_tokens tok JOIN tenants t ON t.id = tok.tenant_id
 		LEFT JOIN LATERAL (
 			SELECT l.content_hash FROM ledger l
@@ -74,14 +76,56 @@ func (s *Store) Acknowledge(ctx context.Context, incidentID, tenantID, via, acto
 	return recorded, err
 }
 
-// AcknowledgeToken records the acknowledgement behind a link.
-func (s *Store) AcknowledgeToken(ctx context.Context, token string) (AckTarget, bool, error) {
-	a, err := s.LookupAck(ctx, token)
-	if err != nil {
-		return a, false, err
+// AckRequest is one acknowledgement to record.
+type AckRequest struct {
+	IncidentID, TenantID, Via, Actor string
+}
+
+// AcknowledgeMany records a batch of acknowledgements in one transaction, each once with
+// its audit row, and reports for each request whether it recorded it (false: the tenant
+// had already acknowledged, or an earlier request of the batch did). The audit chain is
+// appended under one lock for the whole batch rather than once per acknowledgement.
+func (s *Store) AcknowledgeMany(ctx context.Context, reqs []AckRequest) ([]bool, error) {
+	n := len(reqs)
+	inc, ten, via, act := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, r := range reqs {
+		inc[i], ten[i], via[i], act[i] = r.IncidentID, r.TenantID, r.Via, r.Actor
 	}
-	ok, err := s.Acknowledge(ctx, a.IncidentID, a.TenantID, "link", "customer")
-	return a, ok, err
+	recorded := make([]bool, n)
+	err := s.WithTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			WITH req AS (
+				SELECT DISTINCT ON (incident_id, tenant_id) * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+				    WITH ORDINALITY AS r (incident_id, tenant_id, via, actor, i)
+				ORDER BY incident_id, tenant_id, i
+			), ins AS (
+				INSERT INTO acknowledgements (incident_id, tenant_id, via, actor)
+				SELECT incident_id, tenant_id, via, actor FROM req ORDER BY i
+				ON CONFLICT DO NOTHING
+				RETURNING incident_id, tenant_id
+			), audited AS (
+				-- Runs whether or not the query reads it, as every data-modifying WITH does.
+				INSERT INTO audit_log (incident_id, actor, action, detail)
+				SELECT req.incident_id, req.actor, 'tenant.acknowledged', jsonb_build_object('tenant_id', req.tenant_id, 'via', req.via)
+				FROM ins JOIN req USING (incident_id, tenant_id) ORDER BY req.i
+			)
+			SELECT req.i FROM ins JOIN req USING (incident_id, tenant_id)`, inc, ten, via, act)
+		if err != nil {
+			return fmt.Errorf("record acknowledgements: %w", err)
+		}
+		idx, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return fmt.Errorf("record acknowledgements: %w", err)
+		}
+		for _, i := range idx {
+			recorded[i-1] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return recorded, nil
 }
 
 // PartnerReview is a partner team's review of a joint notification.

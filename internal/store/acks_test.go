@@ -81,3 +81,38 @@ func TestLookupAckNamesTheNoticeSent(t *testing.T) {
 	f.exec(`UPDATE ledger SET satisfied_at = NULL, bounced_at = now() WHERE incident_id = $1 AND phase = $2 AND tenant_id = 'a'`, f.id, phase)
 	require.Equal(t, initial, shows("a"))
 }
+
+// A batch records each tenant once with one audit row each, whatever repeats it holds
+// and whatever was recorded before; the chain stays whole.
+func TestAcknowledgeManyRecordsEachTenantOnce(t *testing.T) {
+	t.Parallel()
+	f := newLedgerFixture(t, fixtureOpts{})
+	f.simple("a", "b", "c")
+	f.scope("a", "b", "c")
+	recorded, err := f.s.Acknowledge(f.ctx, f.id, "c", "responder", "alice")
+	require.NoError(t, err)
+	require.True(t, recorded)
+	got, err := f.s.AcknowledgeMany(f.ctx, []store.AckRequest{
+		{IncidentID: f.id, TenantID: "a", Via: "link", Actor: "customer"},
+		{IncidentID: f.id, TenantID: "b", Via: "link", Actor: "customer"},
+		{IncidentID: f.id, TenantID: "a", Via: "link", Actor: "customer"}, // the same POST twice
+		{IncidentID: f.id, TenantID: "c", Via: "link", Actor: "customer"}, // acknowledged before
+	})
+	require.NoError(t, err)
+	require.Equal(t, []bool{true, true, false, false}, got)
+	var acks, audits int
+	require.NoError(t, f.s.Pool().QueryRow(f.ctx, `SELECT count(*) FROM acknowledgements WHERE incident_id = $1`, f.id).Scan(&acks))
+	require.NoError(t, f.s.Pool().QueryRow(f.ctx, `SELECT count(*) FROM audit_log WHERE incident_id = $1 AND action = 'tenant.acknowledged'`, f.id).Scan(&audits))
+	require.Equal(t, 3, acks)
+	require.Equal(t, 3, audits)
+	var detail string
+	require.NoError(t, f.s.Pool().QueryRow(f.ctx, `SELECT detail::text FROM audit_log WHERE incident_id = $1 AND action = 'tenant.acknowledged'
+		AND detail->>'tenant_id' = 'b'`, f.id).Scan(&detail))
+	require.JSONEq(t, `{"tenant_id":"b","via":"link"}`, detail)
+	rep, err := f.s.VerifyAudit(f.ctx)
+	require.NoError(t, err)
+	require.True(t, rep.OK, "%+v", rep)
+	got, err = f.s.AcknowledgeMany(f.ctx, []store.AckRequest{{IncidentID: f.id, TenantID: "b", Via: "link", Actor: "customer"}})
+	require.NoError(t, err)
+	require.Equal(t, []bool{false}, got)
+}
