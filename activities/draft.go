@@ -115,10 +115,11 @@ func placePhase(d *notice.Draft, current notice.Phase, phases store.PhaseState, 
 		if d.Phase.Number != 0 && d.Phase.Number != current.Number {
 			return refuse("this draft replaces the draft of phase %d; a new phase is drafted as a follow-up", current.Number)
 		}
-		d.Phase.Number = current.Number
-		if d.Phase.Kind == "" {
-			d.Phase.Kind = current.Kind
+		if d.Phase.Kind != "" && d.Phase.Kind != current.Kind {
+			return refuse("phase %d is the %s notice and stays so; a final notice is drafted as the next phase's follow-up (--final)",
+				current.Number, current.Kind)
 		}
+		d.Phase = current
 		return nil
 	}
 	switch {

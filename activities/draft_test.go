@@ -51,6 +51,8 @@ func TestPrepareDraftTakesTheDeclarationsFactsAndPlacesThePhase(t *testing.T) {
 			field: "notice.fields.data_categories"},
 		{name: "a replacement keeps the current phase", raw: base(func(d *notice.Draft) { d.Fields.WhatsNew = "w" }),
 			current: notice.Phase{Number: 2, Kind: notice.PhaseUpdate}, phases: approved1, want: notice.Phase{Number: 2, Kind: notice.PhaseUpdate}},
+		{name: "a replacement keeps its phase's kind", raw: base(func(d *notice.Draft) { d.Fields.WhatsNew = "w"; d.Phase.Kind = notice.PhaseFinal }),
+			current: notice.Phase{Number: 2, Kind: notice.PhaseUpdate}, phases: approved1, field: "notice.phase", msg: "--final"},
 		{name: "a replacement may not name another phase", raw: base(func(d *notice.Draft) { d.Phase.Number = 3 }),
 			field: "notice.phase", msg: "follow-up"},
 		{name: "a follow-up is the next phase", raw: base(func(d *notice.Draft) { d.Fields.WhatsNew = "w" }), phases: approved1,

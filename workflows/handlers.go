@@ -160,6 +160,10 @@ func (w *incident) validateDraft(_ workflow.Context, in DraftInput) error {
 			return fmt.Errorf("phase %d was the final notice; no phase follows it", approved)
 		case w.s.Partner.Status == PartnerChangesRequested:
 			return errors.New("the partner asked for changes to the current phase's notice: change that draft first")
+		case w.s.Partner.Status == PartnerPending:
+			// The next phase's review would supersede this one, and the covered tenants
+			// would wait for a confirmation of a notice nobody reviews any more.
+			return errors.New("the partner has not answered on the current phase's notice yet: wait for its decision, or override it")
 		}
 		return w.inStage(liveStages...)
 	}
@@ -366,6 +370,8 @@ func (w *incident) onFollowup(ctx workflow.Context, in FollowupInput) (*Status, 
 			return err
 		}
 		w.s.Phases = phase
+		// The phase it opened carries the approved notice: it counts as approved.
+		w.s.ApprovedPhase = max(w.s.ApprovedPhase, phase)
 		return w.release(ctx, w.s.ContentHash, w.s.Scope.Version)
 	})
 }

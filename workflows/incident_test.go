@@ -421,6 +421,22 @@ func TestPartnerConfirmsAfterUncoveredTenantsWereNotified(t *testing.T) {
 	require.Zero(t, w.reminded)
 }
 
+// The next phase waits for the partner's answer on the current one: its review would
+// supersede the pending one, and the covered tenants would wait for nobody.
+func TestNextPhaseWaitsForThePartnersAnswer(t *testing.T) {
+	w := newWF(t, 10, 4)
+	w.approve(h1)
+	w.at(30*time.Minute, workflows.UpdateDraft, workflows.DraftInput{ContentHash: h2, Actor: "alice", Phase: 2}) // refused
+	w.at(time.Hour, workflows.UpdatePartnerDecision, workflows.PartnerDecisionInput{Confirm: true, ContentHash: h1, Actor: "partner:devicecare"})
+	w.at(time.Hour+time.Minute, workflows.UpdateDraft, workflows.DraftInput{ContentHash: h2, Actor: "alice", Phase: 2})
+	w.closeAt(2 * time.Hour)
+	st := w.run("devicecare", workflows.Timing{})
+	require.Len(t, w.rejected, 1)
+	require.Contains(t, w.rejected[0], "the partner has not answered on the current phase's notice")
+	require.Equal(t, 2, st.DraftPhase)
+	require.Equal(t, h2, st.ContentHash)
+}
+
 func TestPartnerRequestsChanges(t *testing.T) {
 	w := newWF(t, 10, 4)
 	w.approve(h1)

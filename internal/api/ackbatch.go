@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -62,27 +63,35 @@ func (b *ackBatcher) drain() {
 	b.pending = b.pending[len(batch):]
 	b.mu.Unlock()
 
+	// Whatever happens below (a panic included), every caller of the batch is answered
+	// and the next batch gets a leader.
+	err := errAckNotRecorded
+	var recorded []bool
+	defer func() {
+		for i, c := range batch {
+			if err != nil {
+				c.err = err
+			} else {
+				c.recorded = recorded[i]
+			}
+			close(c.done)
+		}
+		b.mu.Lock()
+		more := len(b.pending) > 0
+		b.running = more
+		b.mu.Unlock()
+		if more {
+			go b.drain()
+		}
+	}()
 	reqs := make([]store.AckRequest, len(batch))
 	for i, c := range batch {
 		reqs[i] = c.req
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ackBatchTimeout)
-	recorded, err := b.st.AcknowledgeMany(ctx, reqs)
-	cancel()
-	for i, c := range batch {
-		if err != nil {
-			c.err = err
-		} else {
-			c.recorded = recorded[i]
-		}
-		close(c.done)
-	}
-
-	b.mu.Lock()
-	more := len(b.pending) > 0
-	b.running = more
-	b.mu.Unlock()
-	if more {
-		go b.drain()
-	}
+	defer cancel()
+	recorded, err = b.st.AcknowledgeMany(ctx, reqs)
 }
+
+// errAckNotRecorded answers the callers of a batch that ended without an answer.
+var errAckNotRecorded = errors.New("acknowledgement not recorded")

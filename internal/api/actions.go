@@ -166,8 +166,12 @@ func (s *Server) ImportImpact(ctx context.Context, k store.APIKey, id string, ro
 	if err := authz.Check(k.Roles, authz.IncidentDraft); err != nil {
 		return 0, err
 	}
-	if _, err := s.incident(ctx, id); err != nil {
+	inc, err := s.incident(ctx, id)
+	if err != nil {
 		return 0, err
+	}
+	if inc.Stage == store.StageClosed {
+		return 0, errClosed
 	}
 	return s.Store.ImportImpact(ctx, id, rows, k.Actor())
 }

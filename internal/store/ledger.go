@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -117,9 +118,14 @@ func (s *Store) Release(ctx context.Context, id, hash string, version int, actor
 			WHERE p.incident_id = l.incident_id AND p.phase = l.phase
 			  AND l.incident_id = $1 AND l.released_at IS NULL AND l.removed_at IS NULL AND l.added_version <= $3
 			  AND ($4::integer IS NULL OR l.phase = $4 OR (l.phase < $4 AND p.content_hash IS NOT NULL))
-			  AND (NOT l.partner_covered OR EXISTS (
+			  -- A covered tenant goes through the partner gate for this (hash, version), and an
+			  -- earlier phase's notice it takes must itself be one the partner confirmed.
+			  AND (NOT l.partner_covered OR (EXISTS (
 			        SELECT 1 FROM partner_reviews pr WHERE pr.incident_id = $1 AND pr.content_hash = $2
-			          AND pr.status IN ('confirmed', 'overridden') AND pr.scope_version >= l.added_version))`, id, hash, version, phase)
+			          AND pr.status IN ('confirmed', 'overridden') AND pr.scope_version >= l.added_version)
+			      AND ($4::integer IS NULL OR l.phase = $4 OR EXISTS (
+			        SELECT 1 FROM partner_reviews pr WHERE pr.incident_id = $1 AND pr.content_hash = p.content_hash
+			          AND pr.status IN ('confirmed', 'overridden')))))`, id, hash, version, phase)
 		if err != nil {
 			return fmt.Errorf("release: %w", err)
 		}
@@ -131,8 +137,31 @@ func (s *Store) Release(ctx context.Context, id, hash string, version int, actor
 		if released == 0 {
 			return nil
 		}
-		_, err = AppendAudit(ctx, tx, AuditEntry{IncidentID: id, Actor: actor, Action: "notice.released",
-			Detail: map[string]any{"content_hash": hash, "scope_version": version, "tenant_phases": released, "awaiting_partner": waiting}})
+		detail := map[string]any{"content_hash": hash, "scope_version": version, "tenant_phases": released, "awaiting_partner": waiting}
+		if phase != nil {
+			// Earlier phases went to tenants the scope gained with the hash each phase was
+			// approved with: name them.
+			rows, err := tx.Query(ctx, `SELECT phase, content_hash FROM notice_phases WHERE incident_id = $1 AND phase <= $2 AND content_hash IS NOT NULL
+				ORDER BY phase`, id, *phase)
+			if err != nil {
+				return err
+			}
+			hashes := map[string]string{}
+			for rows.Next() {
+				var p int
+				var h string
+				if err := rows.Scan(&p, &h); err != nil {
+					rows.Close()
+					return err
+				}
+				hashes[strconv.Itoa(p)] = h
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			detail["phase"], detail["phase_hashes"] = *phase, hashes
+		}
+		_, err = AppendAudit(ctx, tx, AuditEntry{IncidentID: id, Actor: actor, Action: "notice.released", Detail: detail})
 		return err
 	})
 	return released, waiting, err

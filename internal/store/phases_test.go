@@ -182,3 +182,63 @@ func TestRemindersCarryTheLatestPhaseSent(t *testing.T) {
 	}
 	require.Equal(t, map[string]string{"a": hashB, "b": hashA}, got)
 }
+
+// A covered tenant the scope gains after phase 1 is sent phase 1 only once the partner
+// confirmed both the later phase's notice for its version and phase 1's notice itself.
+func TestLateCoveredTenantsGetEarlierPhasesOnlyThroughThePartner(t *testing.T) {
+	t.Parallel()
+	f := newLedgerFixture(t, fixtureOpts{partner: true})
+	for _, id := range []string{"p1", "p2"} {
+		f.tenant(id, "en", 72, "compute", testPartner.Service)
+		f.contact(id, "primary", "")
+	}
+	decide := func(hash string, version int, status string) {
+		t.Helper()
+		_, err := f.s.OpenPartnerReview(f.ctx, f.id, testPartner.Name, hash, version, 1, time.Now().Add(24*time.Hour))
+		require.NoError(t, err)
+		_, err = f.s.DecidePartnerReview(f.ctx, f.id, status, "", "partner")
+		require.NoError(t, err)
+	}
+	f.putPhaseDraft(hashA, 1, notice.PhaseInitial)
+	f.putPhaseDraft(hashB, 2, notice.PhaseUpdate)
+	f.scope("p1")
+	f.approve(hashA, 1, "alice", "bob")
+	decide(hashA, 1, "confirmed")
+	f.release(hashA, 1)
+	require.Equal(t, []string{"p1"}, f.released(1))
+
+	f.scope("p1", "p2") // p2 is late and covered
+	_, err := f.s.OpenDraftPhase(f.ctx, f.id, hashB, "alice")
+	require.NoError(t, err)
+	f.approve(hashB, 2, "alice", "bob")
+	released, waiting := f.release(hashB, 2)
+	require.Zero(t, released, "nothing for covered tenants before the partner's answer")
+	require.Equal(t, 3, waiting, "p1 and p2 phase 2, p2 phase 1")
+	decide(hashB, 2, "confirmed")
+	released, waiting = f.release(hashB, 2)
+	require.Equal(t, 3, released)
+	require.Zero(t, waiting)
+	require.Equal(t, hashA, *f.row(1, "p2").ContentHash, "the initial notice the partner confirmed")
+
+	// Had the partner never confirmed phase 1's notice, a confirmation of phase 2's would
+	// not carry it.
+	g := newLedgerFixture(t, fixtureOpts{partner: true})
+	g.tenant("p1", "en", 72, "compute", testPartner.Service)
+	g.contact("p1", "primary", "")
+	g.putPhaseDraft(hashA, 1, notice.PhaseInitial)
+	g.putPhaseDraft(hashB, 2, notice.PhaseUpdate)
+	g.scope("p1")
+	g.approve(hashA, 1, "alice", "bob")
+	g.release(hashA, 1) // waits for the partner
+	_, err = g.s.OpenDraftPhase(g.ctx, g.id, hashB, "alice")
+	require.NoError(t, err)
+	g.approve(hashB, 1, "alice", "bob")
+	_, err = g.s.OpenPartnerReview(g.ctx, g.id, testPartner.Name, hashB, 1, 1, time.Now().Add(24*time.Hour))
+	require.NoError(t, err)
+	_, err = g.s.DecidePartnerReview(g.ctx, g.id, "confirmed", "", "partner")
+	require.NoError(t, err)
+	released, waiting = g.release(hashB, 1)
+	require.Equal(t, 1, released, "phase 2 only")
+	require.Equal(t, 1, waiting, "phase 1 still waits for a confirmation of its own notice")
+	require.Nil(t, g.row(1, "p1").ContentHash)
+}
