@@ -247,20 +247,27 @@ func (w *incident) onApprove(ctx workflow.Context, in ApproveInput) (*Status, er
 		if !s.Approved {
 			return nil
 		}
-		if p := w.draftPhase(); p > w.approvedPhase() {
-			if p > 1 {
-				// Every tenant in scope is owed the new phase from its approval.
-				var phase int
-				if err := workflow.ExecuteActivity(w.bulk(ctx), acts.OpenDraftPhase, activities.OpenDraftPhaseInput{
-					IncidentID: w.in.IncidentID, ContentHash: s.ContentHash, Actor: in.Actor}).Get(ctx, &phase); err != nil {
-					return err
-				}
-				s.Phases = phase
-			}
-			s.ApprovedPhase, s.FinalApproved = p, s.DraftFinal
-		}
-		return w.release(ctx, s.ContentHash, s.Scope.Version)
+		return w.approved(ctx, in.Actor)
 	})
+}
+
+// approved opens the phase the approved draft is for, when it is a new one, and releases
+// what the ledger owes under it. A retry runs it again when it failed half way.
+func (w *incident) approved(ctx workflow.Context, actor string) error {
+	s := w.s
+	if p := w.draftPhase(); p > w.approvedPhase() {
+		if p > 1 {
+			// Every tenant in scope is owed the new phase from its approval.
+			var phase int
+			if err := workflow.ExecuteActivity(w.bulk(ctx), acts.OpenDraftPhase, activities.OpenDraftPhaseInput{
+				IncidentID: w.in.IncidentID, ContentHash: s.ContentHash, Actor: actor}).Get(ctx, &phase); err != nil {
+				return err
+			}
+			s.Phases = phase
+		}
+		s.ApprovedPhase, s.FinalApproved = p, s.DraftFinal
+	}
+	return w.release(ctx, s.ContentHash, s.Scope.Version)
 }
 
 // pendingReview refuses unless a partner review is waiting for a decision.
@@ -387,6 +394,12 @@ func (w *incident) validateRetry(_ workflow.Context, in RetryInput) error {
 // fixed, say); what was sent is not sent again.
 func (w *incident) onRetry(ctx workflow.Context, in RetryInput) (*Status, error) {
 	return w.locked(ctx, func() error { return w.validateRetry(ctx, in) }, func() error {
+		if w.s.Approved && w.draftPhase() > w.approvedPhase() {
+			// The approval's phase did not open (a failure after the second approval).
+			if err := w.approved(ctx, in.Actor); err != nil {
+				return err
+			}
+		}
 		w.r.PassWanted = true
 		return workflow.ExecuteActivity(w.act(ctx), acts.Audit, activities.AuditInput{IncidentID: w.in.IncidentID, Actor: in.Actor,
 			Action: "notice.retry_requested"}).Get(ctx, nil)

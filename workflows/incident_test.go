@@ -49,6 +49,7 @@ type wf struct {
 	scopes       int
 	phases       []*fakePhase
 	openedPhases []string                   // hashes whose draft phase was opened
+	openFails    int                        // OpenDraftPhase fails this many times first
 	approvals    map[string]map[string]bool // hash/version → approvers
 	partnerOK    map[string]bool            // hash → confirmed or overridden
 	reviewHash   string
@@ -132,6 +133,10 @@ func newWFWith(t *testing.T, total, covered int, slowStage workflows.Stage) *wf 
 		return len(w.phases), nil
 	})
 	env.OnActivity(a.OpenDraftPhase, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.OpenDraftPhaseInput) (int, error) {
+		if w.openFails > 0 {
+			w.openFails--
+			return 0, temporal.NewNonRetryableApplicationError("phase not opened", "Test", nil)
+		}
 		w.openedPhases = append(w.openedPhases, in.ContentHash)
 		w.phases = append(w.phases, &fakePhase{})
 		return len(w.phases), nil
@@ -419,6 +424,30 @@ func TestPartnerConfirmsAfterUncoveredTenantsWereNotified(t *testing.T) {
 	require.Equal(t, []string{"confirmed"}, w.decided)
 	require.Equal(t, workflows.PartnerConfirmed, st.Partner.Status)
 	require.Zero(t, w.reminded)
+}
+
+// A second approval whose phase fails to open leaves the draft approved; a retry opens
+// it and sends it.
+func TestRetryOpensThePhaseAnApprovalFailedToOpen(t *testing.T) {
+	w := newWF(t, 10, 0)
+	w.openFails = 1
+	w.approve(h1)
+	w.at(time.Hour, workflows.UpdateDraft, workflows.DraftInput{ContentHash: h2, Actor: "alice", Phase: 2})
+	w.at(time.Hour+time.Minute, workflows.UpdateApprove, workflows.ApproveInput{ContentHash: h2, Actor: "alice"})
+	var failed error
+	w.env.RegisterDelayedCallback(func() {
+		w.env.UpdateWorkflow(workflows.UpdateApprove, "", &testsuite.TestUpdateCallback{
+			OnReject: func(err error) { failed = err }, OnAccept: func() {},
+			OnComplete: func(_ any, err error) { failed = err },
+		}, workflows.ApproveInput{ContentHash: h2, Actor: "bob"})
+	}, time.Hour+2*time.Minute)
+	w.at(time.Hour+3*time.Minute, workflows.UpdateRetry, workflows.RetryInput{Actor: "alice"})
+	w.closeAt(3 * time.Hour)
+	st := w.run("", workflows.Timing{})
+	require.ErrorContains(t, failed, "phase not opened")
+	require.Equal(t, []string{h2}, w.openedPhases, "the retry opened it")
+	require.Equal(t, 2, st.ApprovedPhase)
+	require.Equal(t, []string{"initial:10", "followup:10"}, w.passes)
 }
 
 // The next phase waits for the partner's answer on the current one: its review would
