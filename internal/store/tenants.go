@@ -69,6 +69,10 @@ func (e *ImportError) Error() string {
 	return msg
 }
 
+// bulkContacts is the size from which a first load into an empty contacts table checks
+// its constraints set-based.
+const bulkContacts = 10_000
+
 // ImportTenants loads tenants and contacts (already checked row by row by the caller) in
 // one transaction: both go through temporary staging tables with CopyFrom, changed rows
 // are updated and new ones inserted set-based, and contacts whose tenant is neither in
@@ -83,6 +87,11 @@ func (s *Store) ImportTenants(ctx context.Context, contactsFile string, tenants 
 		// One import at a time: two racing imports would otherwise both insert a new tenant.
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7251310)`); err != nil {
 			return fmt.Errorf("wait for other imports: %w", err)
+		}
+		// The joins and the sort below hold a whole file's rows: give them memory to do so
+		// rather than spill to disk (for this transaction only).
+		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `
 			CREATE TEMP TABLE stage_tenants (LIKE tenants INCLUDING DEFAULTS) ON COMMIT DROP;
@@ -151,6 +160,21 @@ func (s *Store) ImportTenants(ctx context.Context, contactsFile string, tenants 
 			return fmt.Errorf("update contacts: %w", err)
 		}
 		res.ContactsUpdated = tag.RowsAffected()
+		// A first load into an empty table checks the contacts' tenants and uniqueness once,
+		// set-based, instead of row by row: the constraints are dropped and added back in
+		// this transaction (the callers' readers refuse duplicates and orphans were refused
+		// above, so adding them back cannot fail on this file).
+		bulk := false
+		if len(contacts) >= bulkContacts {
+			if err := tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM contacts)`).Scan(&bulk); err != nil {
+				return err
+			}
+		}
+		if bulk {
+			if _, err := tx.Exec(ctx, `ALTER TABLE contacts DROP CONSTRAINT contacts_tenant_id_fkey, DROP CONSTRAINT contacts_tenant_id_email_key`); err != nil {
+				return fmt.Errorf("bulk load contacts: %w", err)
+			}
+		}
 		tag, err = tx.Exec(ctx, `
 			INSERT INTO contacts (tenant_id, email, name, role, locale, kind)
 			SELECT tenant_id, email, name, role, locale, kind FROM stage_contacts s
@@ -158,6 +182,12 @@ func (s *Store) ImportTenants(ctx context.Context, contactsFile string, tenants 
 			ORDER BY tenant_id, email`)
 		if err != nil {
 			return fmt.Errorf("insert contacts: %w", err)
+		}
+		if bulk {
+			if _, err := tx.Exec(ctx, `ALTER TABLE contacts ADD CONSTRAINT contacts_tenant_id_email_key UNIQUE (tenant_id, email),
+				ADD CONSTRAINT contacts_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenants (id) ON DELETE CASCADE`); err != nil {
+				return fmt.Errorf("bulk load contacts: %w", err)
+			}
 		}
 		res.ContactsInserted = tag.RowsAffected()
 		res.TenantsUnchanged = int64(len(tenants)) - res.TenantsInserted - res.TenantsUpdated

@@ -314,3 +314,33 @@ func TestValidEmail(t *testing.T) {
 		require.Equal(t, want, tenants.ValidEmail(s), s)
 	}
 }
+
+// A first load large enough to check its contacts set-based leaves the table with every
+// constraint it had: a contact of no tenant, or the same address twice, is refused after.
+func TestFirstBulkLoadKeepsTheContactsConstraints(t *testing.T) {
+	t.Parallel()
+	s := testenv.Store(t)
+	ctx := context.Background()
+	tp, cp := generate(t, 5000, 3, 4) // 15,000 contacts: the set-based path
+	res, err := tenants.ImportFiles(ctx, s, tp, cp)
+	require.NoError(t, err)
+	require.EqualValues(t, 15000, res.ContactsInserted)
+	var defs []string
+	rows, err := s.Pool().Query(ctx, `SELECT conname FROM pg_constraint WHERE conrelid = 'contacts'::regclass AND contype IN ('f', 'u') ORDER BY conname`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var n string
+		require.NoError(t, rows.Scan(&n))
+		defs = append(defs, n)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"contacts_tenant_id_email_key", "contacts_tenant_id_fkey"}, defs)
+	_, err = s.Pool().Exec(ctx, `INSERT INTO contacts (tenant_id, email, kind) VALUES ('no-such-tenant', 'x@y.example', 'primary')`)
+	require.ErrorContains(t, err, "contacts_tenant_id_fkey")
+	_, err = s.Pool().Exec(ctx, `INSERT INTO contacts (tenant_id, email, kind) SELECT tenant_id, email, kind FROM contacts LIMIT 1`)
+	require.ErrorContains(t, err, "contacts_tenant_id_email_key")
+	// A second import of the same files takes the row-by-row path and changes nothing.
+	res, err = tenants.ImportFiles(ctx, s, tp, cp)
+	require.NoError(t, err)
+	require.EqualValues(t, 15000, res.ContactsUnchanged)
+}
