@@ -242,3 +242,20 @@ func TestLateCoveredTenantsGetEarlierPhasesOnlyThroughThePartner(t *testing.T) {
 	require.Equal(t, 1, waiting, "phase 1 still waits for a confirmation of its own notice")
 	require.Nil(t, g.row(1, "p1").ContentHash)
 }
+
+// A tenant an incident names cannot be deleted or renamed: its evidence needs it. One
+// no incident names can.
+func TestTenantsNamedByAnIncidentStay(t *testing.T) {
+	t.Parallel()
+	f := newLedgerFixture(t, fixtureOpts{})
+	f.simple("named", "free")
+	f.scope("named")
+	_, err := f.s.Pool().Exec(f.ctx, `DELETE FROM tenants WHERE id = 'named'`)
+	require.ErrorContains(t, err, "tenant named is named by an incident's scope, ledger or notices: it cannot be deleted")
+	_, err = f.s.Pool().Exec(f.ctx, `UPDATE tenants SET id = 'renamed' WHERE id = 'named'`)
+	require.ErrorContains(t, err, "cannot be updated")
+	_, err = f.s.Pool().Exec(f.ctx, `UPDATE tenants SET name = 'Still Named Ltd' WHERE id = 'named'`)
+	require.NoError(t, err, "other columns change as before")
+	_, err = f.s.Pool().Exec(f.ctx, `DELETE FROM tenants WHERE id = 'free'`)
+	require.NoError(t, err)
+}
