@@ -220,6 +220,14 @@ func (w *incident) validateApprove(_ workflow.Context, in ApproveInput) error {
 		return errors.New("there is no scope to approve the notice for yet")
 	case s.ContentHash == "":
 		return errors.New("there is no notice draft to approve yet")
+	case in.ContentHash != s.ContentHash && in.ContentHash == s.ApprovedHash && w.draftPhase() > w.approvedPhase():
+		// While the next phase's draft waits, the latest approved phase's notice may be
+		// approved for the current scope version: tenants the scope gained get the phases
+		// sent so far without waiting for the next one.
+		if s.Ledger.Unreleased == 0 {
+			return errors.New("every tenant in scope has the approved phases released already: approve the current draft")
+		}
+		return nil
 	case in.ContentHash != s.ContentHash:
 		return fmt.Errorf("content_hash %q is not the current draft's (%s)", in.ContentHash, s.ContentHash)
 	case in.ContentHash == s.RejectedHash:
@@ -237,6 +245,19 @@ func (w *incident) validateApprove(_ workflow.Context, in ApproveInput) error {
 func (w *incident) onApprove(ctx workflow.Context, in ApproveInput) (*Status, error) {
 	return w.locked(ctx, func() error { return w.validateApprove(ctx, in) }, func() error {
 		s := w.s
+		if in.ContentHash != s.ContentHash {
+			// The latest approved phase's notice, for the current scope version (see
+			// validateApprove): PostgreSQL counts its approvers for that version.
+			var n int
+			if err := workflow.ExecuteActivity(w.act(ctx), acts.Approve, activities.ApproveActivityInput{
+				IncidentID: w.in.IncidentID, ContentHash: in.ContentHash, ScopeVersion: s.Scope.Version, Actor: in.Actor}).Get(ctx, &n); err != nil {
+				return err
+			}
+			if n < 2 {
+				return nil
+			}
+			return w.release(ctx, in.ContentHash, s.Scope.Version)
+		}
 		var n int
 		if err := workflow.ExecuteActivity(w.act(ctx), acts.Approve, activities.ApproveActivityInput{
 			IncidentID: w.in.IncidentID, ContentHash: in.ContentHash, ScopeVersion: s.Scope.Version, Actor: in.Actor}).Get(ctx, &n); err != nil {
@@ -266,6 +287,9 @@ func (w *incident) approved(ctx workflow.Context, actor string) error {
 			s.Phases = phase
 		}
 		s.ApprovedPhase, s.FinalApproved = p, s.DraftFinal
+	}
+	if w.draftPhase() == w.approvedPhase() {
+		s.ApprovedHash = s.ContentHash
 	}
 	return w.release(ctx, s.ContentHash, s.Scope.Version)
 }

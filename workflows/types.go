@@ -204,13 +204,16 @@ type Status struct {
 	// DraftPhase is the phase the current draft is for (0 reads as 1), DraftFinal says it
 	// is the final notice; ApprovedPhase is the latest phase approved and FinalApproved
 	// says that phase was the final notice: no phase follows it.
-	DraftPhase    int      `json:"draft_phase,omitempty"`
-	DraftFinal    bool     `json:"draft_final,omitempty"`
-	ApprovedPhase int      `json:"approved_phase,omitempty"`
-	FinalApproved bool     `json:"final_approved,omitempty"`
-	Alerts        []string `json:"alerts"` // the latest alert kinds, at most maxAlertsKept
-	LastError     string   `json:"last_error,omitempty"`
-	CloseReason   string   `json:"close_reason,omitempty"`
+	DraftPhase    int  `json:"draft_phase,omitempty"`
+	DraftFinal    bool `json:"draft_final,omitempty"`
+	ApprovedPhase int  `json:"approved_phase,omitempty"`
+	FinalApproved bool `json:"final_approved,omitempty"`
+	// ApprovedHash is the latest approved phase's notice, which may be approved again for
+	// a new scope version while the next phase's draft waits.
+	ApprovedHash string   `json:"approved_hash,omitempty"`
+	Alerts       []string `json:"alerts"` // the latest alert kinds, at most maxAlertsKept
+	LastError    string   `json:"last_error,omitempty"`
+	CloseReason  string   `json:"close_reason,omitempty"`
 }
 
 // AssessInput is the reportability decision.

@@ -60,6 +60,9 @@ func printIncident(w io.Writer, v api.IncidentView, now time.Time) {
 				kind = "update"
 			}
 			fmt.Fprintf(w, " (draft of phase %d, %s; phases approved: %d)", max(st.DraftPhase, 1), kind, st.ApprovedPhase)
+			if st.ApprovedHash != "" && st.ApprovedHash != st.ContentHash {
+				fmt.Fprintf(w, "\n              phase %d's notice %s (approve it with --hash for tenants the scope gained)", st.ApprovedPhase, st.ApprovedHash)
+			}
 		}
 		fmt.Fprintln(w)
 	}
