@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -70,9 +69,6 @@ func PrepareDraft(raw []byte, decl Declared, current notice.Phase, phases store.
 	if err == nil && opts.Check != nil {
 		err = opts.Check(d)
 	}
-	if err == nil && storesNUL(d) {
-		err = errors.New("contains a NUL character, which cannot be stored")
-	}
 	if err != nil {
 		return d, &store.FieldError{Field: "notice", Message: err.Error()}
 	}
@@ -136,13 +132,6 @@ func placePhase(d *notice.Draft, current notice.Phase, phases store.PhaseState, 
 	}
 	d.Phase = notice.Phase{Number: phases.Approved + 1, Kind: kind}
 	return nil
-}
-
-// storesNUL reports whether the draft holds a NUL anywhere (a template, say), which
-// PostgreSQL's jsonb refuses.
-func storesNUL(d notice.Draft) bool {
-	raw, err := json.Marshal(d)
-	return err != nil || bytes.Contains(raw, []byte(`\u0000`))
 }
 
 func coalesceStr(vs ...string) string {

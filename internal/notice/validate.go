@@ -584,6 +584,10 @@ func validateTemplates(d Draft, v *ValidationError) {
 					Message: fmt.Sprintf("is %d bytes long; at most %d are allowed", len(c.src), c.max)})
 			case !utf8.ValidString(c.src):
 				v.Invalid = append(v.Invalid, Problem{Element: ElementTemplates, Locale: loc, Part: c.part, Message: "is not valid UTF-8"})
+			case strings.ContainsRune(c.src, 0):
+				// Every other field refuses control characters; a template may hold them,
+				// but not the one no draft can be stored with.
+				v.Invalid = append(v.Invalid, Problem{Element: ElementTemplates, Locale: loc, Part: c.part, Message: "contains a NUL character"})
 			case c.part == PartHTML && strings.Contains(strings.ToLower(c.src), "<script"):
 				v.Invalid = append(v.Invalid, Problem{Element: ElementTemplates, Locale: loc, Part: c.part, Message: "must not contain scripts"})
 			}

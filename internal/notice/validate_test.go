@@ -264,6 +264,7 @@ func TestValidateRejectsBrokenCustomTemplates(t *testing.T) {
 		{"unknown field", "en", notice.Template{Text: bodyTemplate() + "{{.Secret}}"}, "text", "Secret"},
 		{"unknown function", "en", notice.Template{Subject: "{{shout .Title}}"}, "subject", "shout"},
 		{"script in html", "en", notice.Template{HTML: bodyTemplate() + "<script>alert(1)</script>"}, "html", "scripts"},
+		{"NUL in text", "de", notice.Template{Text: bodyTemplate() + "\x00"}, "text", "NUL"},
 		{"subject renders empty", "en", notice.Template{Subject: "{{if false}}x{{end}}   "}, "subject", "empty subject"},
 		{"subject too long", "en", notice.Template{Subject: strings.Repeat("{{.Title}} ", 10)}, "subject", "at most 400"},
 		{"subject source too long", "en", notice.Template{Subject: strings.Repeat("x", notice.MaxSubjectTemplateLen+1)}, "subject", "bytes long"},
