@@ -175,7 +175,7 @@ func (s *Server) NoticePreview(ctx context.Context, k store.APIKey, id, hash, te
 			return NoticePreview{}, err
 		}
 	}
-	p, err := s.compare(ctx, inc, hash, prev)
+	p, cur, err := s.compare(ctx, inc, hash, prev)
 	if err != nil {
 		return p, err
 	}
@@ -199,26 +199,35 @@ func (s *Server) NoticePreview(ctx context.Context, k store.APIKey, id, hash, te
 	if t.InScope {
 		tp.Deadline, deadline = &t.Deadline, t.Deadline
 	}
-	d, err := s.parseStored(ctx, inc.ID, hash)
-	if err != nil {
-		return p, err
+	if cur.bad != nil {
+		return p, cur.bad
 	}
-	tp.Notice = renderLocale(d, notice.Recipient{TenantName: t.Name, AckURL: sampleAckURL, Deadline: deadline, Locale: t.Locale, Facts: t.Facts})
+	tp.Notice = renderLocale(cur.d, notice.Recipient{TenantName: t.Name, AckURL: sampleAckURL, Deadline: deadline, Locale: t.Locale, Facts: t.Facts})
 	p.Tenant = tp
 	return p, nil
 }
 
-// parseStored reads and checks the stored draft with hash as the send path does.
-func (s *Server) parseStored(ctx context.Context, incidentID, hash string) (notice.Draft, error) {
+// storedDraft is a stored draft as the send path reads it: decoded, validated and checked
+// against its hash; bad says why it would not be sent (its preview shows that instead).
+type storedDraft struct {
+	d   notice.Draft
+	bad error
+}
+
+// loadDraft reads the stored draft with hash and checks it as the send path does.
+func (s *Server) loadDraft(ctx context.Context, incidentID, hash string) (storedDraft, error) {
 	raw, err := s.Store.GetDraft(ctx, incidentID, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return storedDraft{}, &previewError{ErrUnknownDraft, store.ErrNotFound, "no draft with content hash " + hash + " was proposed for this incident"}
+	}
 	if err != nil {
-		return notice.Draft{}, err
+		return storedDraft{}, fmt.Errorf("read draft %s: %w", hash, err)
 	}
-	d, err := activities.ParseDraft(raw)
-	if err == nil && notice.ContentHash(d) != hash {
-		err = errors.New("the stored draft does not match its content hash")
+	d, bad := activities.ParseDraft(raw)
+	if bad == nil && notice.ContentHash(d) != hash {
+		bad = errors.New("the stored draft does not match its content hash")
 	}
-	return d, err
+	return storedDraft{d: d, bad: bad}, nil
 }
 
 // renderLocale renders d for r in r's locale as r will read it.
@@ -255,10 +264,13 @@ func (s *Server) ReviewNotice(ctx context.Context, k store.APIKey, id int64) (No
 	if err != nil {
 		return NoticePreview{}, err
 	}
-	return s.compare(ctx, inc, rv.ContentHash, prev)
+	p, _, err := s.compare(ctx, inc, rv.ContentHash, prev)
+	return p, err
 }
 
-func (s *Server) compare(ctx context.Context, inc store.Incident, hash, prev string) (NoticePreview, error) {
+// compare previews the draft with hash against the one with prev, and returns the draft
+// it read.
+func (s *Server) compare(ctx context.Context, inc store.Incident, hash, prev string) (NoticePreview, storedDraft, error) {
 	sample := SampleRecipient{TenantName: sampleTenantName, AckURL: sampleAckURL, Deadline: inc.AwareAt.Add(sampleSLA).UTC(),
 		Facts: sampleFacts(inc.Scope),
 		Note: "Per-recipient values are samples: each recipient's tenant name, own secret acknowledgement link, deadline " +
@@ -266,27 +278,28 @@ func (s *Server) compare(ctx context.Context, inc store.Incident, hash, prev str
 			"appear wherever these do."}
 	p := NoticePreview{IncidentID: inc.ID, ContentHash: hash, CurrentHash: inc.NoticeHash, SampleRecipient: sample,
 		Untranslated: []string{}, EnglishFallback: []string{}}
-	cur, err := s.renderDraft(ctx, inc.ID, hash, sample)
+	cur, err := s.loadDraft(ctx, inc.ID, hash)
 	if err != nil {
-		return NoticePreview{}, err
+		return NoticePreview{}, cur, err
 	}
-	p.Locales = cur
-	if d, err := s.parseStored(ctx, inc.ID, hash); err == nil {
-		p.Phase, p.Sender = d.PhaseOrInitial(), d.Sender
-		p.Untranslated = append(p.Untranslated, notice.Untranslated(d)...)
-		p.EnglishFallback = append(p.EnglishFallback, d.EnglishFallback...)
+	p.Locales = renderDraft(cur, sample)
+	if cur.bad == nil {
+		p.Phase, p.Sender = cur.d.PhaseOrInitial(), cur.d.Sender
+		p.Untranslated = append(p.Untranslated, notice.Untranslated(cur.d)...)
+		p.EnglishFallback = append(p.EnglishFallback, cur.d.EnglishFallback...)
 	}
 	if prev == "" || prev == hash {
-		return p, nil
+		return p, cur, nil
 	}
-	old, err := s.renderDraft(ctx, inc.ID, prev, sample)
+	before, err := s.loadDraft(ctx, inc.ID, prev)
 	if errors.Is(err, ErrUnknownDraft) {
 		// Nothing to compare with: the preview itself still stands.
-		return p, nil
+		return p, cur, nil
 	}
 	if err != nil {
-		return NoticePreview{}, err
+		return NoticePreview{}, cur, err
 	}
+	old := renderDraft(before, sample)
 	p.PreviousHash = prev
 	var all NoticeDiff
 	for i := range p.Locales {
@@ -307,34 +320,23 @@ func (s *Server) compare(ctx context.Context, inc store.Incident, hash, prev str
 		all.HTML += under(d.HTML)
 	}
 	p.Diff = &all
-	return p, nil
+	return p, cur, nil
 }
 
-// renderDraft renders the stored draft with hash in every locale as the send path does
-// (the same decoding, validation, hash check and rendering), then fills in the sample
-// recipient's values as SendGrid fills in each recipient's.
-func (s *Server) renderDraft(ctx context.Context, incidentID, hash string, sample SampleRecipient) ([]NoticeLocale, error) {
-	raw, err := s.Store.GetDraft(ctx, incidentID, hash)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, &previewError{ErrUnknownDraft, store.ErrNotFound, "no draft with content hash " + hash + " was proposed for this incident"}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read draft %s: %w", hash, err)
-	}
+// renderDraft renders a stored draft in every locale as the send path does, then fills
+// in the sample recipient's values as SendGrid fills in each recipient's; a draft the
+// send path would refuse shows why in every locale.
+func renderDraft(sd storedDraft, sample SampleRecipient) []NoticeLocale {
 	out := make([]NoticeLocale, 0, len(notice.Locales()))
-	d, derr := activities.ParseDraft(raw)
-	if derr == nil && notice.ContentHash(d) != hash {
-		derr = errors.New("the stored draft does not match its content hash")
-	}
 	for _, loc := range notice.Locales() {
-		if derr != nil {
-			out = append(out, NoticeLocale{Locale: loc, Custom: customParts(d, loc), Error: derr.Error()})
+		if sd.bad != nil {
+			out = append(out, NoticeLocale{Locale: loc, Custom: customParts(sd.d, loc), Error: sd.bad.Error()})
 			continue
 		}
-		out = append(out, renderLocale(d, notice.Recipient{TenantName: sample.TenantName, AckURL: sample.AckURL,
+		out = append(out, renderLocale(sd.d, notice.Recipient{TenantName: sample.TenantName, AckURL: sample.AckURL,
 			Deadline: sample.Deadline, Locale: loc, Facts: sample.Facts}))
 	}
-	return out, nil
+	return out
 }
 
 // sampleFacts stands in for a tenant's facts: the first values the scope names.
