@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -144,7 +143,7 @@ func (s *Store) ApplyDeliveryEvents(ctx context.Context, events []DeliveryEvent)
 	reasons := make([]string, 0, n)
 	for _, e := range events {
 		if !validEventText(e.SGEventID, maxSGEventIDLen) || !validEventText(e.Event, maxEventNameLen) ||
-			!validText(e.SGMessageID) || !validText(e.Reason) || e.OccurredAt.IsZero() {
+			!storable(e.SGMessageID) || !storable(e.Reason) || e.OccurredAt.IsZero() {
 			res.Invalid++
 			continue
 		}
@@ -227,10 +226,5 @@ func reopened(ctx context.Context, tx pgx.Tx, moved []int64, res *ApplyResult) e
 
 // validEventText reports whether s fits a non-empty text column of at most limit characters.
 func validEventText(s string, limit int) bool {
-	return s != "" && validText(s) && utf8.RuneCountInString(s) <= limit
-}
-
-// validText reports whether PostgreSQL can store s as text: valid UTF-8 without NUL.
-func validText(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+	return s != "" && storable(s) && utf8.RuneCountInString(s) <= limit
 }

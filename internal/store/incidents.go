@@ -141,7 +141,7 @@ func (d Declaration) Validate(now time.Time) error {
 	return d.Scope.Validate()
 }
 
-// storable reports whether PostgreSQL can store s as text.
+// storable reports whether PostgreSQL can store s as text: valid UTF-8 without NUL.
 func storable(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // Incident is a stored incident.
