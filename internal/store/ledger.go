@@ -8,13 +8,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/breachflow/breachflow/internal/notice"
 )
 
-// Phase kinds: an incident's notices are an initial notice followed by updates.
+// Phase kinds, as notice_phases stores them: notice's own.
 const (
-	PhaseInitial = "initial"
-	PhaseUpdate  = "update"
-	PhaseFinal   = "final"
+	PhaseInitial = notice.PhaseInitial
+	PhaseUpdate  = notice.PhaseUpdate
+	PhaseFinal   = notice.PhaseFinal
 )
 
 // ErrNotApproved is returned when a content hash lacks two distinct approvers for the
