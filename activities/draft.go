@@ -2,6 +2,7 @@ package activities
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -104,9 +105,7 @@ func placePhase(d *notice.Draft, current notice.Phase, phases store.PhaseState, 
 	refuse := func(format string, args ...any) error {
 		return &store.FieldError{Field: "notice.phase", Message: fmt.Sprintf(format, args...)}
 	}
-	if current.Number == 0 {
-		current = notice.Phase{Number: 1, Kind: notice.PhaseInitial}
-	}
+	current = notice.Draft{Phase: current}.PhaseOrInitial()
 	if !opts.NextPhase {
 		if d.Phase.Number != 0 && d.Phase.Number != current.Number {
 			return refuse("this draft replaces the draft of phase %d; a new phase is drafted as a follow-up", current.Number)
@@ -126,7 +125,7 @@ func placePhase(d *notice.Draft, current notice.Phase, phases store.PhaseState, 
 	case d.Phase.Number != 0 && d.Phase.Number != phases.Approved+1:
 		return refuse("the next phase is %d, not %d", phases.Approved+1, d.Phase.Number)
 	}
-	kind := coalesceStr(opts.Kind, d.Phase.Kind, notice.PhaseUpdate)
+	kind := cmp.Or(opts.Kind, d.Phase.Kind, notice.PhaseUpdate)
 	if kind != notice.PhaseUpdate && kind != notice.PhaseFinal {
 		return refuse("a follow-up is an %s or the %s notice, not %q", notice.PhaseUpdate, notice.PhaseFinal, kind)
 	}
@@ -134,24 +133,13 @@ func placePhase(d *notice.Draft, current notice.Phase, phases store.PhaseState, 
 	return nil
 }
 
-func coalesceStr(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
 // draftPhase reads the phase a stored draft names (the initial one for none).
 func draftPhase(raw []byte) notice.Phase {
-	var d struct {
-		Phase notice.Phase `json:"phase"`
+	var d notice.Draft
+	if len(raw) > 0 && json.Unmarshal(raw, &d) != nil {
+		d = notice.Draft{} // a draft that does not decode reads as the initial one
 	}
-	if len(raw) == 0 || json.Unmarshal(raw, &d) != nil || d.Phase.Number == 0 {
-		return notice.Phase{Number: 1, Kind: notice.PhaseInitial}
-	}
-	return d.Phase
+	return d.PhaseOrInitial()
 }
 
 // ProposeDraft completes and validates a draft for incident id (see PrepareDraft) and
