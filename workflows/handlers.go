@@ -245,23 +245,18 @@ func (w *incident) validateApprove(_ workflow.Context, in ApproveInput) error {
 func (w *incident) onApprove(ctx workflow.Context, in ApproveInput) (*Status, error) {
 	return w.locked(ctx, func() error { return w.validateApprove(ctx, in) }, func() error {
 		s := w.s
-		if in.ContentHash != s.ContentHash {
-			// The latest approved phase's notice, for the current scope version (see
-			// validateApprove): PostgreSQL counts its approvers for that version.
-			var n int
-			if err := workflow.ExecuteActivity(w.act(ctx), acts.Approve, activities.ApproveActivityInput{
-				IncidentID: w.in.IncidentID, ContentHash: in.ContentHash, ScopeVersion: s.Scope.Version, Actor: in.Actor}).Get(ctx, &n); err != nil {
-				return err
-			}
-			if n < 2 {
-				return nil
-			}
-			return w.release(ctx, in.ContentHash, s.Scope.Version)
-		}
 		var n int
 		if err := workflow.ExecuteActivity(w.act(ctx), acts.Approve, activities.ApproveActivityInput{
 			IncidentID: w.in.IncidentID, ContentHash: in.ContentHash, ScopeVersion: s.Scope.Version, Actor: in.Actor}).Get(ctx, &n); err != nil {
 			return err
+		}
+		if in.ContentHash != s.ContentHash {
+			// The latest approved phase's notice, for the current scope version (see
+			// validateApprove): PostgreSQL counts its approvers for that version.
+			if n < 2 {
+				return nil
+			}
+			return w.release(ctx, in.ContentHash, s.Scope.Version)
 		}
 		s.Approvers = append(s.Approvers, in.Actor)
 		s.Approved = n >= 2
