@@ -361,7 +361,7 @@ func validateSender(s Sender, missing map[string]bool, invalid func(el, format s
 		// The address goes into a mail header as given, so it must already be bare.
 		if msg := checkText(s.ReplyTo, MaxEmailLen, false); msg != "" {
 			invalid(el, "reply-to %s", msg)
-		} else if a, err := mail.ParseAddress(s.ReplyTo); err != nil || a.Address != s.ReplyTo || a.Name != "" {
+		} else if !plainAddress(s.ReplyTo) {
 			invalid(el, "reply-to %q is not a plain email address", s.ReplyTo)
 		}
 	}
@@ -471,6 +471,12 @@ func validateFallback(d Draft, v *ValidationError) {
 	}
 }
 
+// plainAddress reports whether s is one bare email address, as a mail header takes it.
+func plainAddress(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && a.Name == ""
+}
+
 func validateContact(c ContactPoint, missing map[string]bool, invalid func(el, format string, args ...any)) {
 	const el = ElementContactPoint
 	email, phone := strings.TrimSpace(c.Email), strings.TrimSpace(c.Phone)
@@ -490,7 +496,7 @@ func validateContact(c ContactPoint, missing map[string]bool, invalid func(el, f
 	if email != "" {
 		if msg := checkText(c.Email, MaxEmailLen, false); msg != "" {
 			invalid(el, "email %s", msg)
-		} else if a, err := mail.ParseAddress(email); err != nil || a.Address != email || a.Name != "" {
+		} else if !plainAddress(email) {
 			invalid(el, "email %q is not a plain email address", email)
 		}
 	}
