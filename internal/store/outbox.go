@@ -57,7 +57,16 @@ type PassPlanned struct {
 }
 
 // localeSQL picks a contact's template locale: its own or its tenant's, when supported.
-const localeSQL = `CASE WHEN lower(left(coalesce(c.locale, t.locale), 2)) = ANY ($5) THEN lower(left(coalesce(c.locale, t.locale), 2)) ELSE $6 END`
+const localeSQL = `CASE WHEN lower(left(coalesce(c.locale, ch.tenant_locale), 2)) = ANY ($5) THEN lower(left(coalesce(c.locale, ch.tenant_locale), 2)) ELSE $6 END`
+
+// tenantFactsSQL adds to each tenant of the step's chunk its locale and its facts,
+// computed once per tenant rather than once per contact.
+const tenantFactsSQL = `told AS MATERIALIZED (
+	SELECT ch.*, t.locale AS tenant_locale, ` + factsSQL + ` AS facts
+	FROM chunk ch JOIN tenants t ON t.id = ch.tenant_id
+	LEFT JOIN tenant_impacts ti ON ti.incident_id = $1 AND ti.tenant_id = ch.tenant_id
+	CROSS JOIN (SELECT scope_criteria AS crit FROM incidents WHERE id = $1) sc
+)`
 
 // deliverableSQL is a deliverable contact of the tenant ch.tenant_id, primary unless the
 // tenant has no deliverable primary left (or the reminder escalates).
@@ -88,11 +97,9 @@ WITH approved AS (
 	  AND l.released_at IS NOT NULL AND l.satisfied_at IS NULL AND l.removed_at IS NULL
 	  AND EXISTS (SELECT 1 FROM ok WHERE ok.content_hash = l.content_hash AND ok.scope_version = l.scope_version)
 	ORDER BY l.tenant_id LIMIT $7
-), chosen AS (
-	SELECT ch.tenant_id, c.id AS contact_id, ch.content_hash, ` + localeSQL + ` AS locale, ` + factsSQL + ` AS facts
-	FROM chunk ch JOIN tenants t ON t.id = ch.tenant_id JOIN contacts c ON c.tenant_id = ch.tenant_id
-	LEFT JOIN tenant_impacts ti ON ti.incident_id = $1 AND ti.tenant_id = ch.tenant_id
-	CROSS JOIN (SELECT scope_criteria AS crit FROM incidents WHERE id = $1) sc
+), ` + tenantFactsSQL + `, chosen AS (
+	SELECT ch.tenant_id, c.id AS contact_id, ch.content_hash, ` + localeSQL + ` AS locale, ch.facts
+	FROM told ch JOIN contacts c ON c.tenant_id = ch.tenant_id
 	WHERE ` + "%s" + `
 	  AND NOT EXISTS (SELECT 1 FROM notices n WHERE n.incident_id = $1 AND n.phase = $3 AND n.contact_id = c.id
 	                  AND n.status NOT IN ('failed', 'cancelled'))
@@ -134,11 +141,9 @@ WITH chunk AS (
 	  AND l.satisfied_at + make_interval(secs => ($10::bigint[])[l.reminders + 1]) <= now()
 	  AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.incident_id = $1 AND a.tenant_id = l.tenant_id)
 	ORDER BY l.tenant_id LIMIT $7
-), chosen AS (
-	SELECT ch.tenant_id, c.id AS contact_id, ch.content_hash, ` + localeSQL + ` AS locale, ` + factsSQL + ` AS facts
-	FROM chunk ch JOIN tenants t ON t.id = ch.tenant_id JOIN contacts c ON c.tenant_id = ch.tenant_id
-	LEFT JOIN tenant_impacts ti ON ti.incident_id = $1 AND ti.tenant_id = ch.tenant_id
-	CROSS JOIN (SELECT scope_criteria AS crit FROM incidents WHERE id = $1) sc
+), ` + tenantFactsSQL + `, chosen AS (
+	SELECT ch.tenant_id, c.id AS contact_id, ch.content_hash, ` + localeSQL + ` AS locale, ch.facts
+	FROM told ch JOIN contacts c ON c.tenant_id = ch.tenant_id
 	WHERE ` + "%s" + `
 ), counted AS (
 	-- Runs whether or not the query reads it, as every data-modifying WITH does.
@@ -176,6 +181,10 @@ func (s *Store) PlanStep(ctx context.Context, p PassPlan, secret []byte) (PassPl
 		return out, fieldErr("phase", "a phase number, or 0 with a reminder schedule")
 	}
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
+		// A step's rows are sorted into pages in memory, not on disk.
+		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
+			return err
+		}
 		var phase any
 		if p.Phase > 0 {
 			phase = p.Phase

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -258,4 +259,43 @@ func TestTenantsNamedByAnIncidentStay(t *testing.T) {
 	require.NoError(t, err, "other columns change as before")
 	_, err = f.s.Pool().Exec(f.ctx, `DELETE FROM tenants WHERE id = 'free'`)
 	require.NoError(t, err)
+}
+
+// The outbox and what it points at stay: a notice, its round, its phase and its delivery
+// events are never deleted, and a contact a notice went to is neither deleted nor
+// renumbered. A contact no notice names can go.
+func TestOutboxEvidenceStays(t *testing.T) {
+	t.Parallel()
+	f := newLedgerFixture(t, fixtureOpts{})
+	contacts := f.simple("told")
+	spare := f.contact("told", "alternate", "")
+	f.scope("told")
+	require.Equal(t, 1, f.approveAndRelease(hashA, 1))
+	f.planAll(f.pass(1, 1))
+	sent := f.sendAll(1)
+	require.Len(t, sent["told"], 1)
+	_, err := f.s.ApplyDeliveryEvents(f.ctx, []store.DeliveryEvent{{SGEventID: "ev-1", NoticeID: sent["told"][0], Event: "delivered", OccurredAt: time.Now()}})
+	require.NoError(t, err)
+	for _, q := range []string{
+		`DELETE FROM notices`,
+		`DELETE FROM notice_rounds`,
+		`DELETE FROM notice_phases`,
+		`DELETE FROM delivery_events`,
+		`TRUNCATE notices CASCADE`,
+		`TRUNCATE delivery_events`,
+	} {
+		_, err := f.s.Pool().Exec(f.ctx, q)
+		require.ErrorContains(t, err, "are evidence of an incident's notification: they cannot be deleted", q)
+	}
+	_, err = f.s.Pool().Exec(f.ctx, `DELETE FROM contacts WHERE id = $1`, contacts["told"])
+	require.ErrorContains(t, err, fmt.Sprintf("contact %d was sent notices: it cannot be deleted", contacts["told"]))
+	_, err = f.s.Pool().Exec(f.ctx, `UPDATE contacts SET id = DEFAULT WHERE id = $1`, contacts["told"])
+	require.ErrorContains(t, err, "cannot be updated")
+	_, err = f.s.Pool().Exec(f.ctx, `UPDATE contacts SET name = 'Renamed' WHERE id = $1`, contacts["told"])
+	require.NoError(t, err, "other columns change as before")
+	_, err = f.s.Pool().Exec(f.ctx, `DELETE FROM contacts WHERE id = $1`, spare)
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, f.s.Pool().QueryRow(f.ctx, `SELECT (SELECT count(*) FROM notices) + (SELECT count(*) FROM delivery_events)`).Scan(&n))
+	require.Equal(t, 2, n)
 }
