@@ -185,15 +185,22 @@ func (a *Activities) sendClaimed(ctx context.Context, in SendPageInput, cp store
 		return err
 	}
 	base := strings.TrimRight(a.PublicURL, "/")
+	// Everything substituted is the tenant's (name, link, deadline, facts; the page has
+	// one locale): its contacts share one map, made once.
+	subs := map[string]map[string]string{}
 	for _, batch := range distinctBatches(cp.Recipients) {
 		page := mail.Page{Subject: subjectPrefix[cp.Kind] + rendered.Subject, Text: rendered.Text, HTML: rendered.HTML, ReplyTo: rendered.ReplyTo}
 		ids := make([]int64, len(batch))
 		for i, r := range batch {
 			ids[i] = r.NoticeID
+			sub, ok := subs[r.TenantID]
+			if !ok {
+				sub = notice.Substitutions(notice.Recipient{TenantName: r.TenantName, AckURL: base + "/ack/" + r.Token,
+					Deadline: r.Deadline, Locale: cp.Locale, Facts: r.Facts})
+				subs[r.TenantID] = sub
+			}
 			page.Personalizations = append(page.Personalizations, mail.Personalization{
-				To: r.Email, ToName: r.Name,
-				Substitutions: notice.Substitutions(notice.Recipient{TenantName: r.TenantName, AckURL: base + "/ack/" + r.Token,
-					Deadline: r.Deadline, Locale: cp.Locale, Facts: r.Facts}),
+				To: r.Email, ToName: r.Name, Substitutions: sub,
 				Args: mail.CustomArgs{NoticeID: strconv.FormatInt(r.NoticeID, 10), IncidentID: in.IncidentID, Round: in.Round},
 			})
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -246,13 +245,32 @@ func tidyText(s string) string {
 	return strings.TrimRight(b.String(), "\n") + "\n"
 }
 
-// tagMarker matches the part every substitution tag shares, in any letter case.
-var tagMarker = regexp.MustCompile(`(?i)bf_`)
-
 // neutralise breaks every tag marker with a zero-width space, so text that merely looks
 // like a substitution tag reads the same but is never substituted.
 func neutralise(s string) string {
-	return tagMarker.ReplaceAllStringFunc(s, func(m string) string {
-		return m[:2] + "\u200b" + m[2:]
-	})
+	return breakMarkers(s, "\u200b_")
+}
+
+// breakMarkers replaces the underscore of every tag marker ("bf_" in any letter case)
+// in s with with. It runs for every recipient of every page, so it looks for the
+// underscore first and allocates only when a marker is there.
+func breakMarkers(s, with string) string {
+	var b strings.Builder
+	last := 0
+	for i := 2; i < len(s); i++ {
+		if s[i] != '_' || s[i-2]|0x20 != 'b' || s[i-1]|0x20 != 'f' {
+			continue
+		}
+		if last == 0 {
+			b.Grow(len(s) + len(with))
+		}
+		b.WriteString(s[last:i])
+		b.WriteString(with)
+		last = i + 1
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
 }

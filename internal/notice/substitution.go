@@ -116,7 +116,7 @@ func Substitutions(r Recipient) map[string]string {
 	ack := ""
 	if validAckURL(r.AckURL) {
 		// Percent-encoding the underscore keeps the link working while breaking the marker.
-		ack = tagMarker.ReplaceAllStringFunc(r.AckURL, func(m string) string { return m[:2] + "%5F" })
+		ack = breakMarkers(r.AckURL, "%5F")
 	}
 	facts, factsHTML := FactsBlock(r.Facts, loc)
 	return map[string]string{

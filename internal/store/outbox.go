@@ -426,7 +426,11 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 				candidate[r.NoticeID] = true
 			}
 			cp.Locale, cp.ContentHash = locale, hash
-			r.Token = AckToken(secret, incidentID, r.TenantID, nonce)
+			if n := len(cp.Recipients); n > 0 && cp.Recipients[n-1].TenantID == r.TenantID {
+				r.Token = cp.Recipients[n-1].Token // rows come in id order: a tenant's contacts are adjacent
+			} else {
+				r.Token = AckToken(secret, incidentID, r.TenantID, nonce)
+			}
 			cp.Recipients = append(cp.Recipients, r)
 		}
 		rows.Close()
