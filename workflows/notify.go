@@ -26,6 +26,9 @@ func activityCtx(ctx workflow.Context, timeout time.Duration) workflow.Context {
 	})
 }
 
+// planAheadPages is how many planned pages a pass may have waiting for the window.
+const planAheadPages = 64
+
 // NotifyPassWorkflow sends one notification pass: it plans the pass step by step
 // (each step one keyset chunk of tenants the ledger owes) while sending the pages already
 // planned through a sliding window of at most Window concurrent SendPage activities, so
@@ -53,6 +56,13 @@ func NotifyPassWorkflow(ctx workflow.Context, in PassInput) (PassResult, error) 
 			NonRetryableErrorTypes: nonRetryable,
 		},
 	})
+	// Planning runs ahead of the window by up to ahead pages. Two windows' worth left the
+	// planner idle for half of every step while the window sent what it had planned; pages
+	// are only numbers here, so planning now keeps going while the sends go out.
+	ahead := 2 * in.Window
+	if workflow.GetVersion(ctx, "plan-ahead", workflow.DefaultVersion, 1) >= 1 {
+		ahead = max(ahead, planAheadPages)
+	}
 	sel := workflow.NewSelector(ctx)
 	pending, launched := 0, 0
 	planning := false
@@ -90,7 +100,7 @@ func NotifyPassWorkflow(ctx workflow.Context, in PassInput) (PassResult, error) 
 	}
 	for {
 		// Keep planning ahead of the window, but not past this run's pages.
-		if !in.Planned.Done && !planning && planErr == nil && launched < in.PagesPerRun && in.Planned.Pages-in.NextPage < 2*in.Window {
+		if !in.Planned.Done && !planning && planErr == nil && launched < in.PagesPerRun && in.Planned.Pages-in.NextPage < ahead {
 			plan()
 		}
 		for in.NextPage < in.Planned.Pages && pending < in.Window && launched < in.PagesPerRun {
