@@ -61,9 +61,11 @@ func syncLedger(ctx context.Context, tx pgx.Tx, id string, v int, actor string) 
 		), fresh AS (
 			INSERT INTO ledger (incident_id, phase, tenant_id, added_version, partner_covered, deadline)
 			SELECT $1, p.phase, cur.tenant_id, $2, cur.partner_covered,
-			       -- An update phase's clock starts when the tenant is owed it.
-			       CASE WHEN p.phase = 1 THEN cur.deadline ELSE now() + make_interval(hours => t.notice_sla_hours) END
-			FROM cur JOIN tenants t ON t.id = cur.tenant_id CROSS JOIN phases p
+			       -- An update phase's clock starts when the tenant is owed it; the initial
+			       -- phase's deadline is the snapshot's, so only later phases read tenants.
+			       CASE WHEN p.phase = 1 THEN cur.deadline
+			            ELSE now() + make_interval(hours => (SELECT t.notice_sla_hours FROM tenants t WHERE t.id = cur.tenant_id)) END
+			FROM cur CROSS JOIN phases p
 			ON CONFLICT (incident_id, phase, tenant_id) DO NOTHING
 			RETURNING phase
 		)
