@@ -28,9 +28,12 @@ type PlanStepInput struct {
 	// ReminderAfter and EscalateFrom schedule reminders (Phase 0 only).
 	ReminderAfter []time.Duration `json:"reminder_after,omitempty"`
 	EscalateFrom  int             `json:"escalate_from,omitempty"`
-	Chunk         int             `json:"chunk"`
-	PageSize      int             `json:"page_size"`
-	TokenTTL      time.Duration   `json:"token_ttl"`
+	// Lane is which of the pass's Lanes this step plans; 0 lanes is one.
+	Lane     int           `json:"lane,omitempty"`
+	Lanes    int           `json:"lanes,omitempty"`
+	Chunk    int           `json:"chunk"`
+	PageSize int           `json:"page_size"`
+	TokenTTL time.Duration `json:"token_ttl"`
 }
 
 // PlanStepResult is where the pass's planning stands.
@@ -44,9 +47,9 @@ type PlanStepResult struct {
 
 // PlanStep plans up to Chunk more tenants of a pass into the outbox.
 func (a *Activities) PlanStep(ctx context.Context, in PlanStepInput) (PlanStepResult, error) {
-	a.alertIfStuck(ctx, in.IncidentID, "planning pass "+strconv.Itoa(in.Pass))
+	a.alertIfStuck(ctx, in.IncidentID, "planning pass "+strconv.Itoa(in.Pass)+" lane "+strconv.Itoa(in.Lane))
 	out, err := a.Store.PlanStep(ctx, store.PassPlan{IncidentID: in.IncidentID, Pass: in.Pass, Kind: in.Kind, Phase: in.Phase,
-		ScopeVersion: in.ScopeVersion, ReminderAfter: in.ReminderAfter, EscalateFrom: in.EscalateFrom, Chunk: in.Chunk,
+		ScopeVersion: in.ScopeVersion, ReminderAfter: in.ReminderAfter, EscalateFrom: in.EscalateFrom, Lane: in.Lane, Lanes: in.Lanes, Chunk: in.Chunk,
 		PageSize: in.PageSize, Locales: notice.Locales(), Fallback: notice.DefaultLocale, TokenTTL: in.TokenTTL}, a.AckSecret)
 	return PlanStepResult{Pages: out.Pages, Notices: out.Notices, Tenants: out.Tenants, Unreachable: out.Unreachable, Done: out.Done}, classify(err)
 }

@@ -391,7 +391,7 @@ func (w *incident) pass(ctx workflow.Context, kind string, phase int) error {
 	s.NextPass++
 	in := PassInput{Plan: activities.PlanStepInput{IncidentID: w.in.IncidentID, Pass: n, Kind: kind, Phase: phase, ScopeVersion: s.Scope.Version,
 		Chunk: w.t.PlanChunk, PageSize: w.t.PageSize, TokenTTL: w.t.TokenTTL},
-		Window: w.t.Window, PagesPerRun: w.t.PagesPerRun}
+		Lanes: w.t.PlanLanes, Window: w.t.Window, PagesPerRun: w.t.PagesPerRun}
 	if phase == 0 {
 		in.Plan.ReminderAfter, in.Plan.EscalateFrom = w.t.ReminderAfter, w.t.EscalateFromRound
 	}

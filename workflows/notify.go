@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -56,28 +57,41 @@ func NotifyPassWorkflow(ctx workflow.Context, in PassInput) (PassResult, error) 
 			NonRetryableErrorTypes: nonRetryable,
 		},
 	})
-	// Planning runs ahead of the window by up to ahead pages. Two windows' worth left the
-	// planner idle for half of every step while the window sent what it had planned; pages
-	// are only numbers here, so planning now keeps going while the sends go out.
+	// Planning runs ahead of the window by up to ahead pages per lane, in the pass's lanes
+	// at the same time. Planning only two windows ahead in one lane left the planner (the
+	// slowest part of a large pass) idle for half of every step; pages are only numbers
+	// here, so planning now keeps going while the sends go out.
 	ahead := 2 * in.Window
-	if workflow.GetVersion(ctx, "plan-ahead", workflow.DefaultVersion, 1) >= 1 {
+	if workflow.GetVersion(ctx, "plan-lanes", workflow.DefaultVersion, 1) >= 1 {
 		ahead = max(ahead, planAheadPages)
+	}
+	lanes := max(in.Lanes, 1)
+	if len(in.LanePlanned) != lanes {
+		// A pass's first run, or one planned as a single lane before lanes.
+		in.LanePlanned, in.LaneNext = make([]activities.PlanStepResult, lanes), make([]int, lanes)
+		if lanes == 1 {
+			in.LanePlanned[0], in.LaneNext[0] = in.Planned, in.NextPage
+		}
 	}
 	sel := workflow.NewSelector(ctx)
 	pending, launched := 0, 0
-	planning := false
+	planning := make([]bool, lanes)
 	var planErr error
-	plan := func() {
-		planning = true
-		f := workflow.ExecuteActivity(planCtx, acts.PlanStep, in.Plan)
+	plan := func(lane int) {
+		planning[lane] = true
+		step := in.Plan
+		if lanes > 1 {
+			step.Lane, step.Lanes = lane, lanes
+		}
+		f := workflow.ExecuteActivity(planCtx, acts.PlanStep, step)
 		sel.AddFuture(f, func(f workflow.Future) {
-			planning = false
+			planning[lane] = false
 			var r activities.PlanStepResult
 			if err := f.Get(ctx, &r); err != nil {
 				planErr = err
 				return
 			}
-			in.Planned = r
+			in.LanePlanned[lane] = r
 		})
 	}
 	send := func(page int) {
@@ -98,20 +112,37 @@ func NotifyPassWorkflow(ctx workflow.Context, in PassInput) (PassResult, error) 
 			in.Sent += r.Sent
 		})
 	}
+	// nextLane is the lane whose next planned page is the earliest unsent one (-1: none).
+	nextLane := func() int {
+		best := -1
+		for l := range lanes {
+			if in.LaneNext[l] < in.LanePlanned[l].Pages && (best < 0 || in.LaneNext[l] < in.LaneNext[best]) {
+				best = l
+			}
+		}
+		return best
+	}
 	for {
 		// Keep planning ahead of the window, but not past this run's pages.
-		if !in.Planned.Done && !planning && planErr == nil && launched < in.PagesPerRun && in.Planned.Pages-in.NextPage < ahead {
-			plan()
+		for l := range lanes {
+			if !in.LanePlanned[l].Done && !planning[l] && planErr == nil && launched < in.PagesPerRun && in.LanePlanned[l].Pages-in.LaneNext[l] < ahead {
+				plan(l)
+			}
 		}
-		for in.NextPage < in.Planned.Pages && pending < in.Window && launched < in.PagesPerRun {
-			send(in.NextPage)
-			in.NextPage++
+		for pending < in.Window && launched < in.PagesPerRun {
+			l := nextLane()
+			if l < 0 {
+				break
+			}
+			send(l + lanes*in.LaneNext[l]) // lane l's pages are l, l + lanes, …
+			in.LaneNext[l]++
 		}
-		if pending == 0 && !planning {
+		if pending == 0 && !slices.Contains(planning, true) {
+			in.sumLanes()
 			switch {
 			case planErr != nil:
 				return in.result(), planErr
-			case in.Planned.Done && in.NextPage >= in.Planned.Pages:
+			case in.Planned.Done && nextLane() < 0:
 				return in.result(), nil
 			case launched >= in.PagesPerRun:
 				return PassResult{}, workflow.NewContinueAsNewError(ctx, NotifyPassWorkflow, in)
@@ -119,6 +150,18 @@ func NotifyPassWorkflow(ctx workflow.Context, in PassInput) (PassResult, error) 
 			continue
 		}
 		sel.Select(ctx)
+	}
+}
+
+// sumLanes totals the lanes' planning into Planned, and their pages sent into NextPage.
+func (in *PassInput) sumLanes() {
+	in.Planned = activities.PlanStepResult{Done: true}
+	in.NextPage = 0
+	for l, r := range in.LanePlanned {
+		in.Planned.Pages += r.Pages
+		in.Planned.Notices += r.Notices
+		in.Planned.Done = in.Planned.Done && r.Done
+		in.NextPage += in.LaneNext[l]
 	}
 }
 

@@ -79,6 +79,7 @@ type Timing struct {
 	FailureCoalesce   time.Duration   `json:"failure_coalesce"`    // after a bounce or drop, wait this long for more before trying next contacts
 	RetryAfter        []time.Duration `json:"retry_after"`         // automatic retries of tenants a pass left owed; then every AckCheckInterval
 	PlanChunk         int             `json:"plan_chunk"`          // tenants per planning step of a pass
+	PlanLanes         int             `json:"plan_lanes"`          // planning steps of a pass that run at the same time
 	PageSize          int             `json:"page_size"`           // recipients per SendGrid request
 	Window            int             `json:"window"`              // concurrent send activities per pass
 	PagesPerRun       int             `json:"pages_per_run"`       // pages before a pass continues as new
@@ -117,6 +118,9 @@ func (t Timing) WithDefaults() Timing {
 	}
 	if t.PlanChunk <= 0 {
 		t.PlanChunk = 5000
+	}
+	if t.PlanLanes <= 0 || t.PlanLanes > store.MaxPlanLanes {
+		t.PlanLanes = 2
 	}
 	if t.PageSize <= 0 || t.PageSize > 1000 {
 		t.PageSize = 1000
@@ -282,13 +286,19 @@ type PassInput struct {
 	Plan        activities.PlanStepInput `json:"plan"`
 	Window      int                      `json:"window"`
 	PagesPerRun int                      `json:"pages_per_run"`
-	// Continuation state.
-	Planned     activities.PlanStepResult `json:"planned"`
-	NextPage    int                       `json:"next_page"`
-	Sent        int                       `json:"sent"`
-	FailedPages int                       `json:"failed_pages"`
-	Error       string                    `json:"error,omitempty"`
-	Runs        int                       `json:"runs"`
+	// Lanes is how many planning lanes the pass is planned in (0: one).
+	Lanes int `json:"lanes,omitempty"`
+	// Continuation state. Planned totals the lanes' planning and NextPage the pages
+	// launched; per lane, LanePlanned is where its planning stands and LaneNext the
+	// number of its pages launched.
+	Planned     activities.PlanStepResult   `json:"planned"`
+	NextPage    int                         `json:"next_page"`
+	LanePlanned []activities.PlanStepResult `json:"lane_planned,omitempty"`
+	LaneNext    []int                       `json:"lane_next,omitempty"`
+	Sent        int                         `json:"sent"`
+	FailedPages int                         `json:"failed_pages"`
+	Error       string                      `json:"error,omitempty"`
+	Runs        int                         `json:"runs"`
 }
 
 // PassResult summarises a finished pass.

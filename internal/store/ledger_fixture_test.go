@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/breachflow/breachflow/internal/store"
@@ -239,10 +240,12 @@ func (f *ledgerFixture) noticeOf(round int, contact int64) noticeRow {
 // claim claims every page of round and returns the claimed notice ids by tenant.
 func (f *ledgerFixture) claim(round int) map[string][]int64 {
 	f.t.Helper()
-	var pages int
-	require.NoError(f.t, f.s.Pool().QueryRow(f.ctx, `SELECT pages FROM notice_rounds WHERE incident_id = $1 AND round = $2`, f.id, round).Scan(&pages))
+	rows, err := f.s.Pool().Query(f.ctx, `SELECT DISTINCT page FROM notices WHERE incident_id = $1 AND round = $2 ORDER BY page`, f.id, round)
+	require.NoError(f.t, err)
+	pages, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	require.NoError(f.t, err)
 	out := map[string][]int64{}
-	for page := range pages {
+	for _, page := range pages {
 		cp, err := f.s.ClaimPage(f.ctx, f.id, round, page, f.secret, time.Minute)
 		require.NoError(f.t, err)
 		for _, r := range cp.Recipients {

@@ -37,6 +37,10 @@ type PassPlan struct {
 	// the reminder number (1-based) from which alternate contacts get it too (0: never).
 	ReminderAfter []time.Duration `json:"reminder_after,omitempty"`
 	EscalateFrom  int             `json:"escalate_from,omitempty"`
+	// Lane is which of the pass's Lanes this step plans (Lanes 0 or 1: the pass is one
+	// lane). A pass keeps the number of lanes it was started with.
+	Lane  int `json:"lane,omitempty"`
+	Lanes int `json:"lanes,omitempty"`
 	// Chunk is how many tenants one planning step covers; PageSize caps a page's recipients.
 	Chunk    int `json:"chunk"`
 	PageSize int `json:"page_size"`
@@ -49,11 +53,11 @@ type PassPlan struct {
 
 // PassPlanned is where a pass's planning stands after a step.
 type PassPlanned struct {
-	Pages       int  `json:"pages"`       // pages planned so far (page numbers 0 … Pages-1)
-	Notices     int  `json:"notices"`     // notices planned so far
+	Pages       int  `json:"pages"`       // the lane's pages planned so far (page numbers Lane + Lanes*k, k < Pages)
+	Notices     int  `json:"notices"`     // the lane's notices planned so far
 	Tenants     int  `json:"tenants"`     // tenants this step planned notices for
 	Unreachable int  `json:"unreachable"` // tenants this step found without a deliverable contact
-	Done        bool `json:"done"`        // every owed tenant has been considered
+	Done        bool `json:"done"`        // every owed tenant of the lane has been considered
 }
 
 // localeSQL picks a contact's template locale: its own or its tenant's, when supported.
@@ -96,6 +100,7 @@ WITH approved AS (
 	WHERE l.incident_id = $1 AND l.phase = $3 AND l.tenant_id > $4
 	  AND l.released_at IS NOT NULL AND l.satisfied_at IS NULL AND l.removed_at IS NULL
 	  AND EXISTS (SELECT 1 FROM ok WHERE ok.content_hash = l.content_hash AND ok.scope_version = l.scope_version)
+	  AND ($10::int <= 1 OR mod(hashtext(l.tenant_id) & 2147483647, $10::int) = $11::int)
 	ORDER BY l.tenant_id LIMIT $7
 ), ` + tenantFactsSQL + `, chosen AS (
 	SELECT ch.tenant_id, c.id AS contact_id, ch.content_hash, ` + localeSQL + ` AS locale, ch.facts
@@ -113,7 +118,7 @@ WITH approved AS (
 	-- A contact whose notice of this phase was refused or cancelled gets that row back,
 	-- planned into this pass.
 	INSERT INTO notices (incident_id, round, phase, tenant_id, contact_id, locale, content_hash, facts, page)
-	SELECT $1, $2, $3, tenant_id, contact_id, locale, content_hash, facts, $9 + dense_rank() OVER (ORDER BY locale, content_hash, (rn - 1) / $8) - 1
+	SELECT $1, $2, $3, tenant_id, contact_id, locale, content_hash, facts, $11::int + $10::int * ($9 + dense_rank() OVER (ORDER BY locale, content_hash, (rn - 1) / $8) - 1)
 	FROM (SELECT chosen.*, row_number() OVER (PARTITION BY locale, content_hash ORDER BY tenant_id, contact_id) AS rn FROM chosen) x
 	ON CONFLICT (incident_id, phase, contact_id) DO UPDATE
 	SET round = EXCLUDED.round, page = EXCLUDED.page, locale = EXCLUDED.locale, content_hash = EXCLUDED.content_hash,
@@ -123,7 +128,7 @@ WITH approved AS (
 )
 SELECT (SELECT max(tenant_id) FROM chunk), (SELECT count(*) FROM chunk), (SELECT count(*) FROM ins),
        (SELECT count(DISTINCT tenant_id) FROM ins), (SELECT max(page) FROM ins),
-       (SELECT count(*) FROM chunk WHERE NOT reachable)`
+       (SELECT count(*) FROM chunk WHERE NOT reachable), (SELECT coalesce(array_agg(DISTINCT tenant_id), '{}') FROM ins)`
 
 // reminderChunkSQL plans one step of a reminder pass: the next Chunk notified tenants
 // that have not acknowledged and whose next reminder is due, each to its deliverable
@@ -137,9 +142,10 @@ WITH chunk AS (
 	                              l.content_hash) AS content_hash,
 	       l.reminders + 1 AS reminder FROM ledger l
 	WHERE l.incident_id = $1 AND l.phase = 1 AND l.tenant_id > $4 AND $3 = 0
-	  AND l.satisfied_at IS NOT NULL AND l.removed_at IS NULL AND l.reminders < cardinality($10::bigint[])
-	  AND l.satisfied_at + make_interval(secs => ($10::bigint[])[l.reminders + 1]) <= now()
+	  AND l.satisfied_at IS NOT NULL AND l.removed_at IS NULL AND l.reminders < cardinality($12::bigint[])
+	  AND l.satisfied_at + make_interval(secs => ($12::bigint[])[l.reminders + 1]) <= now()
 	  AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.incident_id = $1 AND a.tenant_id = l.tenant_id)
+	  AND ($10::int <= 1 OR mod(hashtext(l.tenant_id) & 2147483647, $10::int) = $11::int)
 	ORDER BY l.tenant_id LIMIT $7
 ), ` + tenantFactsSQL + `, chosen AS (
 	SELECT ch.tenant_id, c.id AS contact_id, ch.content_hash, ` + localeSQL + ` AS locale, ch.facts
@@ -152,26 +158,33 @@ WITH chunk AS (
 	RETURNING 1
 ), ins AS (
 	INSERT INTO notices (incident_id, round, phase, tenant_id, contact_id, locale, content_hash, facts, page)
-	SELECT $1, $2, NULL, tenant_id, contact_id, locale, content_hash, facts, $9 + dense_rank() OVER (ORDER BY locale, content_hash, (rn - 1) / $8) - 1
+	SELECT $1, $2, NULL, tenant_id, contact_id, locale, content_hash, facts, $11::int + $10::int * ($9 + dense_rank() OVER (ORDER BY locale, content_hash, (rn - 1) / $8) - 1)
 	FROM (SELECT chosen.*, row_number() OVER (PARTITION BY locale, content_hash ORDER BY tenant_id, contact_id) AS rn FROM chosen) x
 	ON CONFLICT DO NOTHING
 	RETURNING tenant_id, page
 )
 SELECT (SELECT max(tenant_id) FROM chunk), (SELECT count(*) FROM chunk), (SELECT count(*) FROM ins),
-       (SELECT count(DISTINCT tenant_id) FROM ins), (SELECT max(page) FROM ins), 0`
+       (SELECT count(DISTINCT tenant_id) FROM ins), (SELECT max(page) FROM ins), 0,
+       (SELECT coalesce(array_agg(DISTINCT tenant_id), '{}') FROM ins)`
 
 var (
 	noticeChunk   = fmt.Sprintf(noticeChunkSQL, fmt.Sprintf(deliverableSQL, "false"))
-	reminderChunk = fmt.Sprintf(reminderChunkSQL, fmt.Sprintf(deliverableSQL, "($11 > 0 AND ch.reminder >= $11)"))
+	reminderChunk = fmt.Sprintf(reminderChunkSQL, fmt.Sprintf(deliverableSQL, "($13 > 0 AND ch.reminder >= $13)"))
 )
 
-// PlanStep plans the next step of a pass: it creates the pass on its first call, writes
-// the outbox rows of up to Chunk tenants with one statement, and creates their
-// acknowledgement tokens (hashes only). The keyset cursor lives in the pass's row, so a
-// step retried after its answer was lost plans the next tenants and the pages it reports
-// cover both.
+// MaxPlanLanes is the most lanes a pass is planned in.
+const MaxPlanLanes = 16
+
+// PlanStep plans the next step of one lane of a pass: it creates the pass and the lane on
+// their first call, writes the outbox rows of up to Chunk of the lane's tenants with one
+// statement, and creates their acknowledgement tokens (hashes only). The lane's keyset
+// cursor lives in its row, so a step retried after its answer was lost plans the next
+// tenants and the pages it reports cover both. Lanes hold only their own rows while they
+// plan, so a pass's lanes plan at the same time; the step that finds every lane done
+// records the pass as planned.
 func (s *Store) PlanStep(ctx context.Context, p PassPlan, secret []byte) (PassPlanned, error) {
 	var out PassPlanned
+	lanes := max(p.Lanes, 1)
 	switch {
 	case p.PageSize < 1 || p.PageSize > 1000:
 		return out, fieldErr("page_size", "1 to 1000")
@@ -179,30 +192,48 @@ func (s *Store) PlanStep(ctx context.Context, p PassPlan, secret []byte) (PassPl
 		return out, fieldErr("chunk", "at least 1")
 	case p.Phase < 0 || (p.Phase == 0 && len(p.ReminderAfter) == 0):
 		return out, fieldErr("phase", "a phase number, or 0 with a reminder schedule")
+	case lanes > MaxPlanLanes:
+		return out, fieldErr("lanes", "1 to %d", MaxPlanLanes)
+	case p.Lane < 0 || p.Lane >= lanes:
+		return out, fieldErr("lane", "0 to %d", lanes-1)
 	}
+	var phase any
+	if p.Phase > 0 {
+		phase = p.Phase
+	}
+	// The pass's row, on its own: a lane's first step does not wait for another's.
+	if _, err := s.pool.Exec(ctx, `INSERT INTO notice_rounds (incident_id, round, kind, scope_version, phase, lanes)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, p.IncidentID, p.Pass, p.Kind, p.ScopeVersion, phase, lanes); err != nil {
+		return out, fmt.Errorf("start pass: %w", err)
+	}
+	total := 0 // the pass's notices, once every lane is done
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
 		// A step's rows are sorted into pages in memory, not on disk.
 		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
 			return err
 		}
-		var phase any
-		if p.Phase > 0 {
-			phase = p.Phase
+		var passLanes int
+		if err := tx.QueryRow(ctx, `SELECT lanes FROM notice_rounds WHERE incident_id = $1 AND round = $2`, p.IncidentID, p.Pass).Scan(&passLanes); err != nil {
+			return notFound(err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO notice_rounds (incident_id, round, kind, scope_version, phase)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, p.IncidentID, p.Pass, p.Kind, p.ScopeVersion, phase); err != nil {
-			return fmt.Errorf("start pass: %w", err)
+		if passLanes != lanes {
+			return fieldErr("lanes", "%d, as pass %d was started with", passLanes, p.Pass)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO notice_plan_lanes (incident_id, round, lane) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+			p.IncidentID, p.Pass, p.Lane); err != nil {
+			return fmt.Errorf("start lane: %w", err)
 		}
 		var cursor string
-		if err := tx.QueryRow(ctx, `SELECT plan_cursor, planned_done, pages, planned FROM notice_rounds WHERE incident_id = $1 AND round = $2 FOR NO KEY UPDATE`,
-			p.IncidentID, p.Pass).Scan(&cursor, &out.Done, &out.Pages, &out.Notices); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT plan_cursor, planned_done, pages, planned FROM notice_plan_lanes
+			WHERE incident_id = $1 AND round = $2 AND lane = $3 FOR UPDATE`,
+			p.IncidentID, p.Pass, p.Lane).Scan(&cursor, &out.Done, &out.Pages, &out.Notices); err != nil {
 			return notFound(err)
 		}
 		if out.Done {
 			return nil
 		}
 		q := noticeChunk
-		args := []any{p.IncidentID, p.Pass, p.Phase, cursor, p.Locales, p.Fallback, p.Chunk, p.PageSize, out.Pages}
+		args := []any{p.IncidentID, p.Pass, p.Phase, cursor, p.Locales, p.Fallback, p.Chunk, p.PageSize, out.Pages, lanes, p.Lane}
 		if p.Phase == 0 {
 			q = reminderChunk
 			args = append(args, reminderSeconds(p.ReminderAfter), p.EscalateFrom)
@@ -210,35 +241,50 @@ func (s *Store) PlanStep(ctx context.Context, p PassPlan, secret []byte) (PassPl
 		var last *string
 		var considered, notices int
 		var maxPage *int
-		if err := tx.QueryRow(ctx, q, args...).Scan(&last, &considered, &notices, &out.Tenants, &maxPage, &out.Unreachable); err != nil {
+		var tenants []string
+		if err := tx.QueryRow(ctx, q, args...).Scan(&last, &considered, &notices, &out.Tenants, &maxPage, &out.Unreachable, &tenants); err != nil {
 			return fmt.Errorf("plan pass %d: %w", p.Pass, err)
 		}
-		base := out.Pages
 		if maxPage != nil {
-			out.Pages = *maxPage + 1
+			out.Pages = (*maxPage-p.Lane)/lanes + 1
 		}
 		out.Notices += notices
 		out.Done = considered < p.Chunk
 		if last != nil {
 			cursor = *last
 		}
-		if notices > 0 {
-			if err := ackTokens(ctx, tx, p.IncidentID, p.Pass, base, secret, p.TokenTTL); err != nil {
-				return err
-			}
+		if err := ackTokens(ctx, tx, p.IncidentID, tenants, secret, p.TokenTTL); err != nil {
+			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE notice_rounds SET plan_cursor = $3, planned_done = $4, pages = $5, planned = $6
-			WHERE incident_id = $1 AND round = $2`, p.IncidentID, p.Pass, cursor, out.Done, out.Pages, out.Notices); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE notice_plan_lanes SET plan_cursor = $4, planned_done = $5, pages = $6, planned = $7
+			WHERE incident_id = $1 AND round = $2 AND lane = $3`, p.IncidentID, p.Pass, p.Lane, cursor, out.Done, out.Pages, out.Notices); err != nil {
 			return err
 		}
 		if !out.Done {
 			return nil
 		}
+		// The lanes that finish take the pass's row in turn: the last of them sees every
+		// other lane done and records the pass as planned, once.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM notice_rounds WHERE incident_id = $1 AND round = $2 FOR NO KEY UPDATE`, p.IncidentID, p.Pass); err != nil {
+			return err
+		}
+		var done, pages int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE planned_done), coalesce(sum(planned), 0), coalesce(sum(pages), 0)
+			FROM notice_plan_lanes WHERE incident_id = $1 AND round = $2`, p.IncidentID, p.Pass).Scan(&done, &total, &pages); err != nil {
+			return err
+		}
+		if done < lanes {
+			total = 0
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE notice_rounds SET planned = $3 WHERE incident_id = $1 AND round = $2`, p.IncidentID, p.Pass, total); err != nil {
+			return err
+		}
 		_, err := AppendAudit(ctx, tx, AuditEntry{IncidentID: p.IncidentID, Actor: "system", Action: "pass.planned", Detail: map[string]any{
-			"pass": p.Pass, "kind": p.Kind, "phase": p.Phase, "notices": out.Notices, "pages": out.Pages}})
+			"pass": p.Pass, "kind": p.Kind, "phase": p.Phase, "notices": total, "pages": pages, "lanes": lanes}})
 		return err
 	})
-	if err == nil && out.Done && out.Notices >= analyzeAfter {
+	if err == nil && total >= analyzeAfter {
 		// The pages' claims and the ledger's counts read the outbox next: plan them on
 		// statistics that include this pass rather than on autovacuum's timing.
 		if _, err = s.pool.Exec(ctx, `ANALYZE notices, ack_tokens`); err != nil {
@@ -248,18 +294,13 @@ func (s *Store) PlanStep(ctx context.Context, p PassPlan, secret []byte) (PassPl
 	return out, err
 }
 
-// ackTokens gives every tenant of the pages from page on an acknowledgement token. The
-// token is derived here, in Go: the secret never travels to PostgreSQL, which keeps
-// only each token's SHA-256 and nonce. A token already made stays (links already sent
-// keep working); its lifetime extends to this pass's.
-func ackTokens(ctx context.Context, tx pgx.Tx, incidentID string, pass, page int, secret []byte, ttl time.Duration) error {
-	rows, err := tx.Query(ctx, `SELECT DISTINCT tenant_id FROM notices WHERE incident_id = $1 AND round = $2 AND page >= $3`, incidentID, pass, page)
-	if err != nil {
-		return fmt.Errorf("tenants to give tokens: %w", err)
-	}
-	tenants, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("tenants to give tokens: %w", err)
+// ackTokens gives tenants an acknowledgement token each. The token is derived here, in
+// Go: the secret never travels to PostgreSQL, which keeps only each token's SHA-256 and
+// nonce. A token already made stays (links already sent keep working); its lifetime
+// extends to this pass's.
+func ackTokens(ctx context.Context, tx pgx.Tx, incidentID string, tenants []string, secret []byte, ttl time.Duration) error {
+	if len(tenants) == 0 {
+		return nil
 	}
 	nonces := make([][]byte, len(tenants))
 	hashes := make([][]byte, len(tenants))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,8 +118,8 @@ func TestPlanStepPlansKeysetChunksAcrossCalls(t *testing.T) {
 				var cursor string
 				var pages, planned int
 				var done bool
-				require.NoError(t, f.s.Pool().QueryRow(f.ctx, `SELECT plan_cursor, planned_done, pages, planned FROM notice_rounds
-					WHERE incident_id = $1 AND round = 1`, f.id).Scan(&cursor, &done, &pages, &planned))
+				require.NoError(t, f.s.Pool().QueryRow(f.ctx, `SELECT plan_cursor, planned_done, pages, planned FROM notice_plan_lanes
+					WHERE incident_id = $1 AND round = 1 AND lane = 0`, f.id).Scan(&cursor, &done, &pages, &planned))
 				require.Equal(t, want.cursor, cursor, "step %d", i+1)
 				require.Equal(t, []any{want.done, want.pages, want.notices}, []any{done, pages, planned}, "step %d", i+1)
 			}
@@ -464,4 +465,93 @@ func TestLaterPassesCarryALiveAcknowledgementLink(t *testing.T) {
 	target, err := f.s.LookupAck(f.ctx, update.Recipients[0].Token)
 	require.NoError(t, err, "the update's acknowledgement link must not be expired")
 	require.Equal(t, "a", target.TenantID)
+}
+
+// A pass planned in lanes, every lane at the same time, plans each contact once: lane l
+// takes the tenants whose id hashes to l and numbers its pages l, l + lanes, … from 0 on
+// without gaps, and the last lane to finish records the pass as planned, once.
+func TestPassLanesPlanEachContactOnceAtTheSameTime(t *testing.T) {
+	t.Parallel()
+	f := newLedgerFixture(t, fixtureOpts{})
+	var ids []string
+	for i := 1; i <= 300; i++ {
+		ids = append(ids, fmt.Sprintf("t%03d", i))
+	}
+	f.simple(ids...)
+	for _, id := range ids[:40] {
+		f.contact(id, "primary", "de") // a second primary, in another locale: another page
+	}
+	f.scope(ids...)
+	f.approveAndRelease(hashA, 1)
+	const lanes = 3
+	p := f.pass(1, 1)
+	p.Chunk, p.PageSize, p.Lanes = 20, 7, lanes
+	results := make([]store.PassPlanned, lanes)
+	errs := make([]error, lanes)
+	var wg sync.WaitGroup
+	for lane := range lanes {
+		wg.Go(func() {
+			lp := p
+			lp.Lane = lane
+			for range 1000 {
+				out, err := f.s.PlanStep(f.ctx, lp, f.secret)
+				if err != nil {
+					errs[lane] = err
+					return
+				}
+				if results[lane] = out; out.Done {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for lane := range lanes {
+		require.NoError(t, errs[lane], "lane %d", lane)
+	}
+	perContact := map[int64]int{}
+	pagesOf := map[int]map[int]int{} // lane → page → notices
+	for _, n := range f.notices(1) {
+		perContact[n.Contact]++
+		lane := n.Page % lanes
+		if pagesOf[lane] == nil {
+			pagesOf[lane] = map[int]int{}
+		}
+		pagesOf[lane][n.Page]++
+	}
+	require.Len(t, perContact, 340)
+	for c, n := range perContact {
+		require.Equal(t, 1, n, "contact %d", c)
+	}
+	total := 0
+	for lane, r := range results {
+		require.True(t, r.Done)
+		require.Len(t, pagesOf[lane], r.Pages, "lane %d", lane)
+		for k := range r.Pages {
+			require.Positive(t, pagesOf[lane][lane+lanes*k], "lane %d has page %d", lane, lane+lanes*k)
+			require.LessOrEqual(t, pagesOf[lane][lane+lanes*k], 7)
+		}
+		total += r.Notices
+	}
+	require.Equal(t, 340, total)
+	var wrongLane, audits, planned, tokens int
+	require.NoError(t, f.s.Pool().QueryRow(f.ctx, `SELECT
+			(SELECT count(*) FROM notices WHERE incident_id = $1 AND mod(page, 3) <> mod(hashtext(tenant_id) & 2147483647, 3)),
+			(SELECT count(*) FROM audit_log WHERE incident_id = $1 AND action = 'pass.planned' AND (detail ->> 'notices')::int = 340
+			   AND (detail ->> 'lanes')::int = 3),
+			(SELECT planned FROM notice_rounds WHERE incident_id = $1 AND round = 1),
+			(SELECT count(*) FROM ack_tokens WHERE incident_id = $1)`, f.id).Scan(&wrongLane, &audits, &planned, &tokens))
+	require.Zero(t, wrongLane, "notices on a page of another lane")
+	require.Equal(t, 1, audits)
+	require.Equal(t, 340, planned)
+	require.Equal(t, 300, tokens)
+
+	// A pass keeps its lanes; a lane is one of them.
+	p.Lanes, p.Lane = 2, 0
+	_, err := f.s.PlanStep(f.ctx, p, f.secret)
+	require.ErrorContains(t, err, "3, as pass 1 was started with")
+	p.Lanes, p.Lane = 3, 3
+	_, err = f.s.PlanStep(f.ctx, p, f.secret)
+	require.ErrorContains(t, err, "0 to 2")
+	require.ErrorIs(t, err, store.ErrInvalidInput)
 }

@@ -143,7 +143,7 @@ func TestClaimedRecipientsCarryTheirTenantsFacts(t *testing.T) {
 	require.Equal(t, int64(99), p.Facts.DataSubjects)
 	facts := map[string]notice.TenantFacts{}
 	var pages int
-	require.NoError(t, f.s.Pool().QueryRow(f.ctx, `SELECT pages FROM notice_rounds WHERE incident_id = $1 AND round = 1`, f.id).Scan(&pages))
+	require.NoError(t, f.s.Pool().QueryRow(f.ctx, `SELECT pages FROM notice_plan_lanes WHERE incident_id = $1 AND round = 1 AND lane = 0`, f.id).Scan(&pages))
 	for page := range pages {
 		cp, err := f.s.ClaimPage(f.ctx, f.id, 1, page, f.secret, 0)
 		require.NoError(t, err)
