@@ -94,6 +94,9 @@ type Options struct {
 	// WorkerEnv is added to the child worker's environment after the run's settings
 	// (its log level and format, say).
 	WorkerEnv []string
+	// Window and PlanLanes, when set, replace the incident's concurrent page sends and
+	// planning lanes per pass (workflows.Timing), to size them by measurement.
+	Window, PlanLanes int
 }
 
 // Figures are what a run measured.
@@ -357,6 +360,7 @@ func (r *run) engine(ctx context.Context, f *Figures, dsn string) (err error) {
 	srv := api.New(st, tc, r.log.Named("api"))
 	srv.TaskQueue = tq
 	srv.Limits = nil
+	srv.Timing.Window, srv.Timing.PlanLanes = r.o.Window, r.o.PlanLanes
 	srv.PublicURL = apiURL
 	if srv.Webhook, err = mail.NewVerifier(hookKey.publicKey); err != nil {
 		apiLn.Close()
