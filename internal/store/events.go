@@ -34,22 +34,40 @@ type ApplyResult struct {
 	Reopened map[string]int `json:"reopened,omitempty"`
 }
 
-// ledgerFromEventsSQL recomputes the ledger rows of the tenant-phases the batch's notices
-// belong to from all their notices (it runs after the notices moved, so it sees them):
-// notified is the earliest send still good, a bounce or drop with no other good send
-// makes the tenant owed again, and the first delivery is kept.
+// ledgerFromEventsSQL brings the ledger rows of the tenant-phases the batch's notices
+// belong to up to date (it runs after the notices moved, so it sees them). Most moves are
+// a sent notice delivered or deferred: when every moved notice of a tenant-phase is, and
+// the tenant-phase was already notified no later than they were sent, only its first
+// delivery can change, and that is all that is written. Any other is recomputed from all
+// the tenant-phase's notices: notified is the earliest send still good, a bounce or drop
+// with no other good send makes the tenant owed again, and the first delivery is kept.
 const ledgerFromEventsSQL = `
 WITH touched AS (
-    SELECT DISTINCT incident_id, phase, tenant_id FROM notices WHERE id = ANY ($1) AND phase IS NOT NULL
+    SELECT incident_id, phase, tenant_id,
+           bool_and(status IN ('delivered', 'deferred') AND sent_at IS NOT NULL) AS good, min(sent_at) AS sent,
+           min(status_at) FILTER (WHERE status = 'delivered') AS delivered
+    FROM notices WHERE id = ANY ($1) AND phase IS NOT NULL GROUP BY incident_id, phase, tenant_id
+), decided AS (
+    SELECT t.incident_id, t.phase, t.tenant_id, t.delivered,
+           t.good AND l.satisfied_at IS NOT NULL AND l.satisfied_at <= t.sent AND l.first_sent_at IS NOT NULL
+             AND l.failed_at IS NULL AND l.last_error IS NULL AS delivery_only
+    FROM touched t JOIN ledger l ON l.incident_id = t.incident_id AND l.phase = t.phase AND l.tenant_id = t.tenant_id
+), delivery AS (
+    -- Runs whether or not the query reads it, as every data-modifying WITH does.
+    UPDATE ledger l SET delivered_at = d.delivered
+    FROM decided d WHERE d.delivery_only AND d.delivered IS NOT NULL
+      AND l.incident_id = d.incident_id AND l.phase = d.phase AND l.tenant_id = d.tenant_id AND l.delivered_at IS NULL
+    RETURNING 1
 ), agg AS (
-    -- Per touched tenant-phase, its own notices (by index, whatever the table's size).
+    -- Per other touched tenant-phase, its own notices (by index, whatever the table's size).
     SELECT t.incident_id, t.phase, t.tenant_id, x.good, x.first_sent, x.delivered, x.bounced
-    FROM touched t CROSS JOIN LATERAL (
+    FROM decided t CROSS JOIN LATERAL (
         SELECT min(n.sent_at) FILTER (WHERE n.status IN ('sent', 'delivered', 'deferred')) AS good,
                min(n.sent_at) AS first_sent,
                min(n.status_at) FILTER (WHERE n.status = 'delivered') AS delivered,
                max(n.status_at) FILTER (WHERE n.status IN ('bounced', 'dropped')) AS bounced
         FROM notices n WHERE n.incident_id = t.incident_id AND n.tenant_id = t.tenant_id AND n.phase = t.phase) x
+    WHERE NOT t.delivery_only
 ), upd AS (
     UPDATE ledger l SET satisfied_at = a.good, first_sent_at = coalesce(l.first_sent_at, a.first_sent),
            delivered_at = coalesce(l.delivered_at, a.delivered), bounced_at = coalesce(a.bounced, l.bounced_at),

@@ -450,3 +450,43 @@ func undeliverableAt(t *testing.T, f *ledgerFixture, id int64) *time.Time {
 	require.NoError(t, f.s.Pool().QueryRow(f.ctx, `SELECT undeliverable_at FROM contacts WHERE id = $1`, id).Scan(&at))
 	return at
 }
+
+// A delivery of a notice that was already notified records only the tenant's first
+// delivery; one of a notice refused before (its send had timed out, say) notifies the
+// tenant too, and a later delivery leaves the first one.
+func TestDeliveriesNotifyOrOnlyRecordTheFirstDelivery(t *testing.T) {
+	t.Parallel()
+	f := newLedgerFixture(t, fixtureOpts{})
+	c := f.simple("sent", "refused")
+	second := f.contact("sent", "primary", "")
+	f.scope("sent", "refused")
+	f.approveAndRelease(hashA, 1)
+	f.planAll(f.pass(1, 1))
+	claimed := f.claim(1)
+	require.NoError(t, f.s.MarkSent(f.ctx, f.id, claimed["sent"], "msg-1"))
+	require.NoError(t, f.s.MarkFailed(f.ctx, f.id, claimed["refused"], "timed out"))
+	notified := f.row(1, "sent").SatisfiedAt
+	require.NotNil(t, notified)
+	require.Nil(t, f.row(1, "refused").SatisfiedAt)
+
+	res, err := f.s.ApplyDeliveryEvents(f.ctx, []store.DeliveryEvent{
+		ev("sent-delivered", f.noticeOf(1, c["sent"]).ID, "delivered", 3),
+		ev("refused-delivered", f.noticeOf(1, c["refused"]).ID, "delivered", 4),
+	})
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Notices)
+	sent := f.row(1, "sent")
+	require.Equal(t, notified, sent.SatisfiedAt)
+	require.True(t, eventBase.Add(3*time.Minute).Equal(*sent.DeliveredAt))
+	refused := f.row(1, "refused")
+	require.NotNil(t, refused.SatisfiedAt, "the delivery says the send went through")
+	require.True(t, eventBase.Add(4*time.Minute).Equal(*refused.SatisfiedAt))
+	require.True(t, eventBase.Add(4*time.Minute).Equal(*refused.DeliveredAt))
+	require.Nil(t, refused.FailedAt)
+	require.Nil(t, refused.LastError)
+
+	_, err = f.s.ApplyDeliveryEvents(f.ctx, []store.DeliveryEvent{ev("second-delivered", f.noticeOf(1, second).ID, "delivered", 9)})
+	require.NoError(t, err)
+	require.True(t, eventBase.Add(3*time.Minute).Equal(*f.row(1, "sent").DeliveredAt), "the first delivery stays")
+	require.Equal(t, map[string]string{"sent": "delivered", "refused": "delivered"}, f.states(1))
+}
