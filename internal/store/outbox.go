@@ -405,18 +405,25 @@ func (s *Store) ClaimPage(ctx context.Context, incidentID string, round, page in
 			RETURNING p.attempts, p.requested_at, now()`, incidentID, round, page).Scan(&attempts, &left, &now); err != nil {
 			return fmt.Errorf("claim page: %w", err)
 		}
+		// What is the tenant's (name, deadline, token) is read once per tenant, not once
+		// per contact.
 		rows, err := tx.Query(ctx, `
-			SELECT n.id, n.status, n.claimed_at, n.tenant_id, t.name, c.email, c.name, l.deadline, l.removed_at IS NOT NULL,
-			       tok.nonce, n.locale, n.content_hash,
-			       (n.status = 'sending' OR $4) AND EXISTS (SELECT 1 FROM delivery_events e WHERE e.notice_id = n.id),
-			       coalesce(n.facts, '{}')
-			FROM notices n
-			JOIN tenants t ON t.id = n.tenant_id
-			JOIN contacts c ON c.id = n.contact_id
-			JOIN ledger l ON l.incident_id = n.incident_id AND l.phase = coalesce(n.phase, 1) AND l.tenant_id = n.tenant_id
-			JOIN ack_tokens tok ON tok.incident_id = n.incident_id AND tok.tenant_id = n.tenant_id
-			WHERE n.incident_id = $1 AND n.round = $2 AND n.page = $3 AND n.status IN ('pending', 'sending')
-			ORDER BY n.id`, incidentID, round, page, left != nil)
+			WITH pg AS MATERIALIZED (
+				SELECT n.id, n.status, n.claimed_at, n.tenant_id, n.contact_id, n.phase, n.locale, n.content_hash, n.facts
+				FROM notices n WHERE n.incident_id = $1 AND n.round = $2 AND n.page = $3 AND n.status IN ('pending', 'sending')
+			), ten AS MATERIALIZED (
+				SELECT x.tenant_id, t.name, l.deadline, l.removed_at IS NOT NULL AS removed, tok.nonce
+				FROM (SELECT DISTINCT tenant_id, coalesce(phase, 1) AS phase FROM pg) x
+				JOIN tenants t ON t.id = x.tenant_id
+				JOIN ledger l ON l.incident_id = $1 AND l.phase = x.phase AND l.tenant_id = x.tenant_id
+				JOIN ack_tokens tok ON tok.incident_id = $1 AND tok.tenant_id = x.tenant_id
+			)
+			SELECT pg.id, pg.status, pg.claimed_at, pg.tenant_id, ten.name, c.email, c.name, ten.deadline, ten.removed,
+			       ten.nonce, pg.locale, pg.content_hash,
+			       (pg.status = 'sending' OR $4) AND EXISTS (SELECT 1 FROM delivery_events e WHERE e.notice_id = pg.id),
+			       coalesce(pg.facts, '{}')
+			FROM pg JOIN ten ON ten.tenant_id = pg.tenant_id JOIN contacts c ON c.id = pg.contact_id
+			ORDER BY pg.id`, incidentID, round, page, left != nil)
 		if err != nil {
 			return fmt.Errorf("claim page: %w", err)
 		}
