@@ -63,6 +63,14 @@ type PassPlanned struct {
 // localeSQL picks a contact's template locale: its own or its tenant's, when supported.
 const localeSQL = `CASE WHEN lower(left(coalesce(c.locale, ch.tenant_locale), 2)) = ANY ($5) THEN lower(left(coalesce(c.locale, ch.tenant_locale), 2)) ELSE $6 END`
 
+// laneSQL keeps the ledger rows l of the step's lane: lane $11 of $10 (0 or 1: every row).
+const laneSQL = `($10::int <= 1 OR mod(hashtext(l.tenant_id) & 2147483647, $10::int) = $11::int)`
+
+// pageSQL numbers the step's pages from the lane's next one ($9, counted in the lane):
+// lane $11 of $10 has pages $11, $11 + $10, … . Rows are grouped by locale and content
+// hash, $8 to a page.
+const pageSQL = `$11::int + $10::int * ($9 + dense_rank() OVER (ORDER BY locale, content_hash, (rn - 1) / $8) - 1)`
+
 // tenantFactsSQL adds to each tenant of the step's chunk its locale and its facts,
 // computed once per tenant rather than once per contact.
 const tenantFactsSQL = `told AS MATERIALIZED (
@@ -100,7 +108,7 @@ WITH approved AS (
 	WHERE l.incident_id = $1 AND l.phase = $3 AND l.tenant_id > $4
 	  AND l.released_at IS NOT NULL AND l.satisfied_at IS NULL AND l.removed_at IS NULL
 	  AND EXISTS (SELECT 1 FROM ok WHERE ok.content_hash = l.content_hash AND ok.scope_version = l.scope_version)
-	  AND ($10::int <= 1 OR mod(hashtext(l.tenant_id) & 2147483647, $10::int) = $11::int)
+	  AND ` + laneSQL + `
 	ORDER BY l.tenant_id LIMIT $7
 ), ` + tenantFactsSQL + `, chosen AS (
 	SELECT ch.tenant_id, c.id AS contact_id, ch.content_hash, ` + localeSQL + ` AS locale, ch.facts
@@ -118,7 +126,7 @@ WITH approved AS (
 	-- A contact whose notice of this phase was refused or cancelled gets that row back,
 	-- planned into this pass.
 	INSERT INTO notices (incident_id, round, phase, tenant_id, contact_id, locale, content_hash, facts, page)
-	SELECT $1, $2, $3, tenant_id, contact_id, locale, content_hash, facts, $11::int + $10::int * ($9 + dense_rank() OVER (ORDER BY locale, content_hash, (rn - 1) / $8) - 1)
+	SELECT $1, $2, $3, tenant_id, contact_id, locale, content_hash, facts, ` + pageSQL + `
 	FROM (SELECT chosen.*, row_number() OVER (PARTITION BY locale, content_hash ORDER BY tenant_id, contact_id) AS rn FROM chosen) x
 	ON CONFLICT (incident_id, phase, contact_id) DO UPDATE
 	SET round = EXCLUDED.round, page = EXCLUDED.page, locale = EXCLUDED.locale, content_hash = EXCLUDED.content_hash,
@@ -145,7 +153,7 @@ WITH chunk AS (
 	  AND l.satisfied_at IS NOT NULL AND l.removed_at IS NULL AND l.reminders < cardinality($12::bigint[])
 	  AND l.satisfied_at + make_interval(secs => ($12::bigint[])[l.reminders + 1]) <= now()
 	  AND NOT EXISTS (SELECT 1 FROM acknowledgements a WHERE a.incident_id = $1 AND a.tenant_id = l.tenant_id)
-	  AND ($10::int <= 1 OR mod(hashtext(l.tenant_id) & 2147483647, $10::int) = $11::int)
+	  AND ` + laneSQL + `
 	ORDER BY l.tenant_id LIMIT $7
 ), ` + tenantFactsSQL + `, chosen AS (
 	SELECT ch.tenant_id, c.id AS contact_id, ch.content_hash, ` + localeSQL + ` AS locale, ch.facts
@@ -158,7 +166,7 @@ WITH chunk AS (
 	RETURNING 1
 ), ins AS (
 	INSERT INTO notices (incident_id, round, phase, tenant_id, contact_id, locale, content_hash, facts, page)
-	SELECT $1, $2, NULL, tenant_id, contact_id, locale, content_hash, facts, $11::int + $10::int * ($9 + dense_rank() OVER (ORDER BY locale, content_hash, (rn - 1) / $8) - 1)
+	SELECT $1, $2, NULL, tenant_id, contact_id, locale, content_hash, facts, ` + pageSQL + `
 	FROM (SELECT chosen.*, row_number() OVER (PARTITION BY locale, content_hash ORDER BY tenant_id, contact_id) AS rn FROM chosen) x
 	ON CONFLICT DO NOTHING
 	RETURNING tenant_id, page
@@ -206,7 +214,7 @@ func (s *Store) PlanStep(ctx context.Context, p PassPlan, secret []byte) (PassPl
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, p.IncidentID, p.Pass, p.Kind, p.ScopeVersion, phase, lanes); err != nil {
 		return out, fmt.Errorf("start pass: %w", err)
 	}
-	total := 0 // the pass's notices, once every lane is done
+	total := 0 // the pass's notices, set by the step that finds every lane done
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
 		// A step's rows are sorted into pages in memory, not on disk.
 		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
@@ -268,20 +276,20 @@ func (s *Store) PlanStep(ctx context.Context, p PassPlan, secret []byte) (PassPl
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM notice_rounds WHERE incident_id = $1 AND round = $2 FOR NO KEY UPDATE`, p.IncidentID, p.Pass); err != nil {
 			return err
 		}
-		var done, pages int
+		var done, passNotices, pages int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE planned_done), coalesce(sum(planned), 0), coalesce(sum(pages), 0)
-			FROM notice_plan_lanes WHERE incident_id = $1 AND round = $2`, p.IncidentID, p.Pass).Scan(&done, &total, &pages); err != nil {
+			FROM notice_plan_lanes WHERE incident_id = $1 AND round = $2`, p.IncidentID, p.Pass).Scan(&done, &passNotices, &pages); err != nil {
 			return err
 		}
 		if done < lanes {
-			total = 0
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `UPDATE notice_rounds SET planned = $3 WHERE incident_id = $1 AND round = $2`, p.IncidentID, p.Pass, total); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE notice_rounds SET planned = $3 WHERE incident_id = $1 AND round = $2`, p.IncidentID, p.Pass, passNotices); err != nil {
 			return err
 		}
 		_, err := AppendAudit(ctx, tx, AuditEntry{IncidentID: p.IncidentID, Actor: "system", Action: "pass.planned", Detail: map[string]any{
-			"pass": p.Pass, "kind": p.Kind, "phase": p.Phase, "notices": total, "pages": pages, "lanes": lanes}})
+			"pass": p.Pass, "kind": p.Kind, "phase": p.Phase, "notices": passNotices, "pages": pages, "lanes": lanes}})
+		total = passNotices
 		return err
 	})
 	if err == nil && total >= analyzeAfter {
