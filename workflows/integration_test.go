@@ -584,6 +584,8 @@ func TestOnlyPrimaryBouncesThenAlternateIsNotified(t *testing.T) {
 		return len(st.Passes) >= 2 && st.Stage == workflows.StageTracking
 	})
 	require.Eventually(t, func() bool { return s.ledger(t, id).Initial().Notified == 20 }, 30*time.Second, 100*time.Millisecond)
+	// The alternates' delivery events come through the webhook after their sends.
+	require.Eventually(t, func() bool { return s.ledger(t, id).Initial().Delivered == 20 }, 30*time.Second, 100*time.Millisecond)
 	l := s.ledger(t, id).Initial()
 	require.Zero(t, l.Owed)
 	require.Equal(t, 20, l.Met)
