@@ -70,11 +70,6 @@ type SendPageResult struct {
 	PossibleDuplicates int `json:"possible_duplicates,omitempty"`
 }
 
-var subjectPrefix = map[string]string{
-	store.RoundReminder:   "[Reminder] ",
-	store.RoundEscalation: "[Reminder] ",
-}
-
 // ErrTypeInDoubt is a page with notices in doubt: a retry after the grace window
 // settles them from their delivery events, or sends them again as possible duplicates.
 const ErrTypeInDoubt = "NoticesInDoubt"
@@ -192,7 +187,7 @@ func (a *Activities) sendClaimed(ctx context.Context, in SendPageInput, cp store
 	// one locale): its contacts share one map, made once.
 	subs := map[string]map[string]string{}
 	for _, batch := range distinctBatches(cp.Recipients) {
-		page := mail.Page{Subject: subjectPrefix[cp.Kind] + rendered.Subject, Text: rendered.Text, HTML: rendered.HTML, ReplyTo: rendered.ReplyTo}
+		page := mail.Page{Subject: store.SubjectPrefix(cp.Kind, cp.Locale) + rendered.Subject, Text: rendered.Text, HTML: rendered.HTML, ReplyTo: rendered.ReplyTo}
 		ids := make([]int64, len(batch))
 		for i, r := range batch {
 			ids[i] = r.NoticeID

@@ -28,6 +28,7 @@ import (
 	"github.com/breachflow/breachflow/internal/devenv"
 	"github.com/breachflow/breachflow/internal/mail"
 	"github.com/breachflow/breachflow/internal/mail/sink"
+	"github.com/breachflow/breachflow/internal/notice"
 	"github.com/breachflow/breachflow/internal/store"
 	"github.com/breachflow/breachflow/internal/tenants"
 	"github.com/breachflow/breachflow/internal/testenv"
@@ -246,7 +247,7 @@ func mailbox(t testing.TB, sk *sink.Sink) (initial, reminders map[string]int) {
 		list := sk.Messages(sink.Query{After: after, Limit: sink.MaxListLimit})
 		for _, m := range list.Messages {
 			for _, to := range m.To {
-				if strings.HasPrefix(m.Subject, "[Reminder]") {
+				if isReminder(m.Subject) {
 					reminders[to.Email]++
 				} else {
 					initial[to.Email]++
@@ -258,6 +259,16 @@ func mailbox(t testing.TB, sk *sink.Sink) (initial, reminders map[string]int) {
 			return initial, reminders
 		}
 	}
+}
+
+// isReminder reports whether a subject carries the reminder mark of one of the languages.
+func isReminder(subject string) bool {
+	for _, loc := range notice.Locales() {
+		if strings.HasPrefix(subject, notice.ReminderPrefix(loc)) {
+			return true
+		}
+	}
+	return false
 }
 
 var emailRe = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}`)

@@ -463,13 +463,6 @@ type renderedOut struct {
 	ReplyTo string `json:"reply_to,omitempty"`
 }
 
-// subjectPrefix is what SendPage puts before the subject of each kind of round. A
-// follow-up has none: update and final notices name their phase in their own subject.
-var subjectPrefix = map[string]string{
-	store.RoundReminder:   "[Reminder] ",
-	store.RoundEscalation: "[Reminder] ",
-}
-
 func (b *builder) tenantFile(t store.PackTenant) (tenantFile, error) {
 	f := tenantFile{IncidentID: b.o.IncidentID, Tenant: tenantOut{ID: t.ID, Name: t.Name, Country: t.Country, Locale: t.Locale,
 		NoticeSLAHours: t.NoticeSLAHours}, Obligations: nonNil(t.Obligations), AckTokenSHA256: t.AckTokenHash, Contacts: []contactOut{}}
@@ -503,7 +496,7 @@ func (b *builder) tenantFile(t store.PackTenant) (tenantFile, error) {
 			if err != nil {
 				out.RenderError = err.Error()
 			} else {
-				r.Subject = subjectPrefix[n.RoundKind] + r.Subject
+				r.Subject = store.SubjectPrefix(n.RoundKind, n.Locale) + r.Subject
 				out.Rendered = &r
 			}
 		}

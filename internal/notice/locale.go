@@ -24,6 +24,8 @@ type localeInfo struct {
 	notYetKnown string
 	// phaseInitial, phaseUpdate and phaseFinal label a notice; %d is the phase number.
 	phaseInitial, phaseUpdate, phaseFinal string
+	// reminder marks the subject of a reminder.
+	reminder string
 	// facts reads the per-tenant facts block.
 	facts factsWords
 }
@@ -53,6 +55,7 @@ var localeInfos = map[string]localeInfo{
 		phaseInitial: "Initial notification",
 		phaseUpdate:  "Update %d",
 		phaseFinal:   "Final report (notice %d)",
+		reminder:     "[Reminder] ",
 		facts: factsWords{
 			services:    "Affected services of yours: ",
 			connectors:  "Affected connectors of yours: ",
@@ -78,6 +81,7 @@ var localeInfos = map[string]localeInfo{
 		phaseInitial: "Notifica iniziale",
 		phaseUpdate:  "Aggiornamento %d",
 		phaseFinal:   "Relazione finale (notifica %d)",
+		reminder:     "[Promemoria] ",
 		facts: factsWords{
 			services:    "Vostri servizi interessati: ",
 			connectors:  "Vostri connettori interessati: ",
@@ -103,6 +107,7 @@ var localeInfos = map[string]localeInfo{
 		phaseInitial: "Erstmeldung",
 		phaseUpdate:  "Aktualisierung %d",
 		phaseFinal:   "Abschlussbericht (Meldung %d)",
+		reminder:     "[Erinnerung] ",
 		facts: factsWords{
 			services:    "Ihre betroffenen Dienste: ",
 			connectors:  "Ihre betroffenen Konnektoren: ",
@@ -132,6 +137,7 @@ var localeInfos = map[string]localeInfo{
 		phaseInitial: "Notification initiale",
 		phaseUpdate:  "Mise à jour n° %d",
 		phaseFinal:   "Rapport final (notification n° %d)",
+		reminder:     "[Rappel] ",
 		facts: factsWords{
 			services:    "Vos services concernés\u00a0: ",
 			connectors:  "Vos connecteurs concernés\u00a0: ",
@@ -157,6 +163,7 @@ var localeInfos = map[string]localeInfo{
 		phaseInitial: "Notificación inicial",
 		phaseUpdate:  "Actualización n.º %d",
 		phaseFinal:   "Informe final (notificación n.º %d)",
+		reminder:     "[Recordatorio] ",
 		facts: factsWords{
 			services:    "Sus servicios afectados: ",
 			connectors:  "Sus conectores afectados: ",
@@ -222,6 +229,11 @@ func PhaseLabel(p Phase, locale string) string {
 		return fmt.Sprintf(info.phaseFinal, p.Number)
 	}
 	return fmt.Sprintf(info.phaseUpdate, p.Number)
+}
+
+// ReminderPrefix is what the locale puts before a reminder's subject, e.g. "[Reminder] ".
+func ReminderPrefix(locale string) string {
+	return localeInfos[NormalizeLocale(locale)].reminder
 }
 
 // FormatCount formats n with the locale's thousands separator.

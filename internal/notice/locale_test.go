@@ -101,3 +101,13 @@ func TestFormatCount(t *testing.T) {
 		})
 	}
 }
+
+func TestReminderPrefix(t *testing.T) {
+	t.Parallel()
+	want := map[string]string{"de": "[Erinnerung] ", "en": "[Reminder] ", "es": "[Recordatorio] ", "fr": "[Rappel] ", "it": "[Promemoria] "}
+	for _, loc := range notice.Locales() {
+		require.Equal(t, want[loc], notice.ReminderPrefix(loc), loc)
+	}
+	require.Equal(t, "[Promemoria] ", notice.ReminderPrefix("it-CH"))
+	require.Equal(t, "[Reminder] ", notice.ReminderPrefix("pt-BR"), "an unsupported locale reads as the default")
+}

@@ -24,6 +24,16 @@ const (
 	RoundEscalation = "escalation"
 )
 
+// SubjectPrefix is what a round of the kind puts before its notice's subject in the
+// locale: reminders (escalated or not) are marked in the recipient's language; a
+// follow-up has none, as update and final notices name their phase in their own subject.
+func SubjectPrefix(kind, locale string) string {
+	if kind == RoundReminder || kind == RoundEscalation {
+		return notice.ReminderPrefix(locale)
+	}
+	return ""
+}
+
 // PassPlan describes one notification pass: a phase's notices to the tenants the ledger
 // says are owed and released (Phase > 0), or reminders to notified tenants that have not
 // acknowledged and whose next reminder is due (Phase 0).
