@@ -2,11 +2,14 @@
 package worker
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/breachflow/breachflow/activities"
@@ -18,14 +21,60 @@ import (
 // registered. The SDK reports its own metrics to c's metrics handler; NewInstrumented
 // records them with acts.Metrics instead.
 func New(c client.Client, taskQueue string, acts *activities.Activities) sdkworker.Worker {
-	w := sdkworker.New(c, taskQueue, sdkworker.Options{
+	w := sdkworker.New(c, taskQueue, Options())
+	Register(w, acts)
+	return w
+}
+
+// Options are the worker's options; tests that build a worker of their own start from them.
+func Options() sdkworker.Options {
+	return sdkworker.Options{
 		// Bounded so a large notification round never floods the database or SendGrid.
 		MaxConcurrentActivityExecutionSize: 64,
 		// Let in-flight sends finish and record their outcome on shutdown.
 		WorkerStopTimeout: 30 * time.Second,
-	})
-	Register(w, acts)
-	return w
+		Interceptors:      []interceptor.WorkerInterceptor{&heartbeats{}},
+	}
+}
+
+// heartbeats keeps every activity that has a heartbeat timeout heartbeating while it runs.
+// An activity whose worker died (or dropped the task while stopping) is then retried once
+// its heartbeat timeout passes, not once its whole start-to-close timeout does: the
+// incident workflow holds its lock across some activities, and every update waits for it.
+type heartbeats struct {
+	interceptor.WorkerInterceptorBase
+}
+
+func (*heartbeats) InterceptActivity(_ context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	return &heartbeating{ActivityInboundInterceptorBase: interceptor.ActivityInboundInterceptorBase{Next: next}}
+}
+
+type heartbeating struct {
+	interceptor.ActivityInboundInterceptorBase
+}
+
+func (h *heartbeating) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
+	timeout := activity.GetInfo(ctx).HeartbeatTimeout
+	if timeout <= 0 {
+		return h.Next.ExecuteActivity(ctx, in)
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		tick := time.NewTicker(timeout / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return h.Next.ExecuteActivity(ctx, in)
 }
 
 // NewInstrumented is New with the SDK's metrics (workflow task latency and

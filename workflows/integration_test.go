@@ -155,7 +155,7 @@ func (s *stack) setSender(t testing.TB, key string) {
 func (s *stack) startWorker(t testing.TB) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w := sdkworker.New(s.tc, s.tq, sdkworker.Options{WorkerStopTimeout: 30 * time.Second})
+	w := sdkworker.New(s.tc, s.tq, bfworker.Options())
 	bfworker.Register(w, s.acts)
 	require.NoError(t, w.Start())
 	s.worker = w

@@ -15,9 +15,14 @@ var acts *activities.Activities // nil: method values name the activities
 // nonRetryable are the error types no retry can fix.
 var nonRetryable = []string{activities.ErrTypeInvalidInput, activities.ErrTypeNotFound, "InvalidPage", "SendGridRejected", "SendGridUnauthorized"}
 
+// activityHeartbeat is how soon an activity whose worker died is retried: the worker
+// heartbeats every activity while it runs (worker.Options).
+const activityHeartbeat = 15 * time.Second
+
 func activityCtx(ctx workflow.Context, timeout time.Duration) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: timeout,
+		HeartbeatTimeout:    activityHeartbeat,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,

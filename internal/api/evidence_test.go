@@ -16,6 +16,7 @@ import (
 	"github.com/breachflow/breachflow/internal/evidence"
 	"github.com/breachflow/breachflow/internal/mail"
 	"github.com/breachflow/breachflow/internal/mail/sink"
+	bfworker "github.com/breachflow/breachflow/worker"
 	"github.com/breachflow/breachflow/workflows"
 )
 
@@ -48,7 +49,7 @@ func newSigningEnv(t *testing.T, tenants int) (*apiEnv, *evidence.Keys, string) 
 	require.NoError(t, err)
 	secret, err := e.st.AckSecret(context.Background(), "")
 	require.NoError(t, err)
-	w := sdkworker.New(e.tc, e.api.TaskQueue, sdkworker.Options{})
+	w := sdkworker.New(e.tc, e.api.TaskQueue, bfworker.Options())
 	w.RegisterWorkflow(workflows.IncidentWorkflow)
 	w.RegisterWorkflow(workflows.NotifyPassWorkflow)
 	w.RegisterActivity(&activities.Activities{Store: e.st, Mail: sender, Logger: zap.NewNop(), Now: time.Now,

@@ -107,7 +107,7 @@ func newAPIEnv(t *testing.T, opts envOptions) *apiEnv {
 		require.NoError(t, err)
 		secret, err := e.st.AckSecret(ctx, "")
 		require.NoError(t, err)
-		w := sdkworker.New(e.tc, tq, sdkworker.Options{})
+		w := sdkworker.New(e.tc, tq, bfworker.Options())
 		bfworker.Register(w, &activities.Activities{Store: e.st, Mail: sender, Logger: zap.NewNop(), Now: time.Now,
 			PublicURL: publicURL, AckSecret: secret, ResponderEmails: []string{"responders@provider.example"}})
 		require.NoError(t, w.Start())

@@ -115,7 +115,7 @@ func (s *stack) startWorker(t *testing.T, mailKey string) {
 	t.Helper()
 	sender, err := mail.NewSender(mail.Config{APIKey: mailKey, BaseURL: s.mailTo, FromEmail: "notices@provider.example", Timeout: 10 * time.Second}, nil)
 	require.NoError(t, err)
-	w := sdkworker.New(testenv.Temporal(t).GetDefaultClient(), s.tq, sdkworker.Options{})
+	w := sdkworker.New(testenv.Temporal(t).GetDefaultClient(), s.tq, bfworker.Options())
 	bfworker.Register(w, &activities.Activities{Store: s.st, Mail: sender, Logger: zap.NewNop(), Now: time.Now, PublicURL: s.url,
 		AckSecret: s.ackSecret})
 	require.NoError(t, w.Start())
