@@ -161,7 +161,10 @@ func TestREADMEIncidentFromTheCommandLine(t *testing.T) {
 		require.NotRegexp(t, placeholderRe, strings.SplitN(typed, "#", 2)[0], "a placeholder the test does not know: %q", line)
 		watch := strings.Contains(line, "incident watch")
 		if watch {
-			typed = "timeout --preserve-status -s INT 5 " + strings.TrimLeft(typed, " ")
+			// One Ctrl-C, as a terminal sends it: without --foreground, timeout signals the
+			// command and then its whole process group, so a second SIGINT could find the
+			// watch already past its handler.
+			typed = "timeout --foreground --preserve-status -s INT 5 " + strings.TrimLeft(typed, " ")
 		}
 
 		out, status := sh.run(typed)
