@@ -1,0 +1,103 @@
+-- The floor under the notification path: what writing the evidence alone costs on this
+-- server, with none of the engine around it. Per tenant × contact it writes, in pages of
+-- 1,000 committed one by one, what the engine must keep at the least:
+--   * the notice, once, already marked sent (no planning row, no claim, no update), into a
+--     table with the outbox's columns and indexes;
+--   * one delivery event per notice, with delivery_events' indexes;
+--   * each tenant's ledger row marked notified.
+-- and, for scope resolution, one snapshot row and one ledger row per tenant in one
+-- statement each. Nothing is read back, rendered or sent: the engine cannot be faster
+-- than this, and the plain baseline of `breachflow bench` does none of it.
+--
+-- Run it with `make bench-floor` (psql variables tenants and contacts).
+
+\set ON_ERROR_STOP on
+\if :{?tenants}
+\else
+\set tenants 100000
+\endif
+\if :{?contacts}
+\else
+\set contacts 3
+\endif
+
+CREATE TABLE floor_ledger (
+    incident_id text NOT NULL, phase integer NOT NULL, tenant_id text NOT NULL,
+    owed_since timestamptz NOT NULL DEFAULT now(), added_version integer NOT NULL,
+    partner_covered boolean NOT NULL DEFAULT false, deadline timestamptz NOT NULL,
+    content_hash text, scope_version integer, released_at timestamptz, first_sent_at timestamptz,
+    satisfied_at timestamptz, delivered_at timestamptz, bounced_at timestamptz, unreachable_at timestamptz,
+    failed_at timestamptz, last_error text, removed_at timestamptz, removed_version integer,
+    reminders integer NOT NULL DEFAULT 0, last_reminded_at timestamptz,
+    PRIMARY KEY (incident_id, phase, tenant_id)
+) WITH (fillfactor = 70);
+CREATE INDEX ON floor_ledger (incident_id, tenant_id);
+CREATE TABLE floor_snapshot (
+    incident_id text NOT NULL, version integer NOT NULL, tenant_id text NOT NULL,
+    deadline timestamptz NOT NULL, partner_covered boolean NOT NULL,
+    PRIMARY KEY (incident_id, version, tenant_id)
+);
+CREATE TABLE floor_notices (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    incident_id text NOT NULL, round integer NOT NULL, phase integer, tenant_id text NOT NULL,
+    contact_id bigint NOT NULL, page integer NOT NULL, locale text NOT NULL, content_hash text NOT NULL,
+    facts jsonb, status text NOT NULL, attempts integer NOT NULL DEFAULT 1, provider_message_id text,
+    last_error text, claimed_at timestamptz, sent_at timestamptz, status_at timestamptz,
+    possible_duplicate boolean NOT NULL DEFAULT false,
+    UNIQUE (incident_id, round, contact_id)
+) WITH (fillfactor = 60);
+CREATE INDEX ON floor_notices (incident_id, round, page);
+CREATE INDEX ON floor_notices (incident_id, tenant_id);
+CREATE UNIQUE INDEX ON floor_notices (incident_id, phase, contact_id);
+CREATE UNIQUE INDEX ON floor_notices (incident_id, round, contact_id) WHERE phase IS NULL;
+CREATE TABLE floor_events (
+    sg_event_id text PRIMARY KEY, notice_id bigint, event text NOT NULL, occurred_at timestamptz NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now(), sg_message_id text, reason text
+);
+CREATE INDEX ON floor_events (notice_id);
+
+-- Page p holds notices p*1000 … p*1000+999; notice i goes to tenant i / contacts.
+CREATE PROCEDURE floor_send(notices bigint, contacts integer) LANGUAGE plpgsql AS $$
+BEGIN
+    FOR p IN 0 .. (notices - 1) / 1000 LOOP
+        WITH ins AS (
+            INSERT INTO floor_notices (incident_id, round, phase, tenant_id, contact_id, page, locale, content_hash, facts,
+                                       status, provider_message_id, sent_at, status_at)
+            SELECT 'INC-20261202-FLOOR0', 1, 1, 't-' || lpad((i / contacts)::text, 7, '0'), i, p, 'en',
+                   'sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', '{"services": ["compute"]}',
+                   'sent', 'msg-' || p, now(), now()
+            FROM generate_series(p * 1000, least(p * 1000 + 999, notices - 1)) i
+            RETURNING tenant_id
+        )
+        UPDATE floor_ledger l SET first_sent_at = now(), satisfied_at = now()
+        FROM (SELECT DISTINCT tenant_id FROM ins) x
+        WHERE l.incident_id = 'INC-20261202-FLOOR0' AND l.phase = 1 AND l.tenant_id = x.tenant_id;
+        COMMIT;
+    END LOOP;
+END $$;
+
+CREATE PROCEDURE floor_events(notices bigint) LANGUAGE plpgsql AS $$
+BEGIN
+    FOR p IN 0 .. (notices - 1) / 1000 LOOP
+        INSERT INTO floor_events (sg_event_id, notice_id, event, occurred_at, sg_message_id)
+        SELECT 'ev-' || id, id, 'delivered', now(), provider_message_id || '.' || id
+        FROM floor_notices WHERE id > p * 1000 AND id <= p * 1000 + 1000;
+        COMMIT;
+    END LOOP;
+END $$;
+
+\timing on
+\echo 'scope resolution: one snapshot row per tenant'
+INSERT INTO floor_snapshot SELECT 'INC-20261202-FLOOR0', 1, 't-' || lpad(i::text, 7, '0'), now() + interval '72 hours', false
+FROM generate_series(0, :tenants - 1) i;
+\echo 'scope resolution: one ledger row per tenant'
+INSERT INTO floor_ledger (incident_id, phase, tenant_id, added_version, deadline, released_at)
+SELECT 'INC-20261202-FLOOR0', 1, 't-' || lpad(i::text, 7, '0'), 1, now() + interval '72 hours', now()
+FROM generate_series(0, :tenants - 1) i;
+\timing off
+ANALYZE floor_ledger;
+\timing on
+\echo 'notifying: each notice written once as sent, its tenant marked notified, a page per transaction'
+CALL floor_send(:tenants::bigint * :contacts, :contacts);
+\echo 'notifying: one delivery event per notice, a page per transaction'
+CALL floor_events(:tenants::bigint * :contacts);
