@@ -50,9 +50,5 @@ bench-e2e: ## One incident end to end (breachflow bench: the worker in its own p
 	$(GO) run ./cmd/breachflow bench --tenants $${BREACHFLOW_BENCH_TENANTS:-100000} --contacts-per-tenant $${BREACHFLOW_BENCH_CONTACTS:-3}
 
 .PHONY: bench-floor
-bench-floor: ## What the evidence writes alone cost on this server (internal/bench/floor.sql, no engine): the floor under the notification path
-	@url=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}; \
-	psql "$$url" -qc 'DROP DATABASE IF EXISTS bench_floor' -c 'CREATE DATABASE bench_floor' && \
-	psql "$$(echo "$$url" | sed -E 's#/[^/?]*(\?|$$)#/bench_floor\1#')" -q -v tenants=$${BREACHFLOW_BENCH_TENANTS:-100000} \
-		-v contacts=$${BREACHFLOW_BENCH_CONTACTS:-3} -f internal/bench/floor.sql; \
-	rc=$$?; psql "$$url" -qc 'DROP DATABASE IF EXISTS bench_floor'; exit $$rc
+bench-floor: ## What writing the evidence alone costs on this server, no engine (internal/bench/floor): the floor under the notification path
+	sh internal/bench/floor/run.sh

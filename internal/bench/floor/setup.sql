@@ -1,15 +1,14 @@
 -- The floor under the notification path: what writing the evidence alone costs on this
--- server, with none of the engine around it. Per tenant × contact it writes, in pages of
--- 1,000 committed one by one, what the engine must keep at the least:
---   * the notice, once, already marked sent (no planning row, no claim, no update), into a
---     table with the outbox's columns and indexes;
---   * one delivery event per notice, with delivery_events' indexes;
---   * each tenant's ledger row marked notified.
--- and, for scope resolution, one snapshot row and one ledger row per tenant in one
--- statement each. Nothing is read back, rendered or sent: the engine cannot be faster
--- than this, and the plain baseline of `breachflow bench` does none of it.
---
--- Run it with `make bench-floor` (psql variables tenants and contacts).
+-- server, with none of the engine around it (`make bench-floor`). This file creates tables
+-- with the columns and indexes of the snapshot, the ledger, the outbox and the delivery
+-- events, and times scope resolution's writes: one snapshot row and one ledger row per
+-- tenant, one statement each. send.sql and events.sql are then run by pgbench on as many
+-- connections as the machine has cores, one page of 1,000 per transaction:
+--   * each notice written once, already sent (no planning row, no claim, no update), and
+--     its tenant's ledger row marked notified;
+--   * one delivery event per notice.
+-- Nothing is read back, rendered or sent: the engine cannot be faster than this, and the
+-- plain baseline of `breachflow bench` does none of it.
 
 \set ON_ERROR_STOP on
 \if :{?tenants}
@@ -56,35 +55,8 @@ CREATE TABLE floor_events (
 );
 CREATE INDEX ON floor_events (notice_id);
 
--- Page p holds notices p*1000 … p*1000+999; notice i goes to tenant i / contacts.
-CREATE PROCEDURE floor_send(notices bigint, contacts integer) LANGUAGE plpgsql AS $$
-BEGIN
-    FOR p IN 0 .. (notices - 1) / 1000 LOOP
-        WITH ins AS (
-            INSERT INTO floor_notices (incident_id, round, phase, tenant_id, contact_id, page, locale, content_hash, facts,
-                                       status, provider_message_id, sent_at, status_at)
-            SELECT 'INC-20261202-FLOOR0', 1, 1, 't-' || lpad((i / contacts)::text, 7, '0'), i, p, 'en',
-                   'sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', '{"services": ["compute"]}',
-                   'sent', 'msg-' || p, now(), now()
-            FROM generate_series(p * 1000, least(p * 1000 + 999, notices - 1)) i
-            RETURNING tenant_id
-        )
-        UPDATE floor_ledger l SET first_sent_at = now(), satisfied_at = now()
-        FROM (SELECT DISTINCT tenant_id FROM ins) x
-        WHERE l.incident_id = 'INC-20261202-FLOOR0' AND l.phase = 1 AND l.tenant_id = x.tenant_id;
-        COMMIT;
-    END LOOP;
-END $$;
-
-CREATE PROCEDURE floor_events(notices bigint) LANGUAGE plpgsql AS $$
-BEGIN
-    FOR p IN 0 .. (notices - 1) / 1000 LOOP
-        INSERT INTO floor_events (sg_event_id, notice_id, event, occurred_at, sg_message_id)
-        SELECT 'ev-' || id, id, 'delivered', now(), provider_message_id || '.' || id
-        FROM floor_notices WHERE id > p * 1000 AND id <= p * 1000 + 1000;
-        COMMIT;
-    END LOOP;
-END $$;
+CREATE SEQUENCE floor_send_page MINVALUE 0 START 0;
+CREATE SEQUENCE floor_event_page MINVALUE 0 START 0;
 
 \timing on
 \echo 'scope resolution: one snapshot row per tenant'
@@ -96,8 +68,3 @@ SELECT 'INC-20261202-FLOOR0', 1, 't-' || lpad(i::text, 7, '0'), 1, now() + inter
 FROM generate_series(0, :tenants - 1) i;
 \timing off
 ANALYZE floor_ledger;
-\timing on
-\echo 'notifying: each notice written once as sent, its tenant marked notified, a page per transaction'
-CALL floor_send(:tenants::bigint * :contacts, :contacts);
-\echo 'notifying: one delivery event per notice, a page per transaction'
-CALL floor_events(:tenants::bigint * :contacts);
