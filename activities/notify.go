@@ -80,10 +80,6 @@ const ErrTypeInDoubt = "NoticesInDoubt"
 // crashed page's notices later.
 const DefaultInDoubtGrace = time.Minute
 
-// heartbeatEvery is how often a page reports progress while a request runs, well within
-// the heartbeat timeout the workflow gives SendPage.
-const heartbeatEvery = 2 * time.Second
-
 func (a *Activities) inDoubtGrace() time.Duration {
 	if a.InDoubtGrace > 0 {
 		return a.InDoubtGrace
@@ -170,7 +166,7 @@ func (a *Activities) sendClaimed(ctx context.Context, in SendPageInput, cp store
 		if !recorded {
 			return
 		}
-		if serr := a.retrying(ctx, *res, func() error { return a.Store.SettlePage(bg, cp.Ref) }); serr != nil {
+		if serr := a.retrying(ctx, func() error { return a.Store.SettlePage(bg, cp.Ref) }); serr != nil {
 			a.Logger.Error("settle page", zap.String("incident_id", in.IncidentID), zap.Int("round", in.Round), zap.Int("page", in.Page), zap.Error(serr))
 		}
 	}()
@@ -203,7 +199,7 @@ func (a *Activities) sendClaimed(ctx context.Context, in SendPageInput, cp store
 			})
 		}
 		start := time.Now()
-		result, serr := a.sendBeating(ctx, page, *res)
+		result, serr := a.Mail.Send(ctx, page)
 		a.Metrics.Request(time.Since(start), serr)
 		if serr != nil {
 			if mail.InDoubt(serr) {
@@ -213,7 +209,7 @@ func (a *Activities) sendClaimed(ctx context.Context, in SendPageInput, cp store
 				for _, id := range ids {
 					delete(unsent, id)
 				}
-				if merr := a.retrying(ctx, *res, func() error { return a.Store.MarkInDoubt(context.WithoutCancel(ctx), ids, serr.Error()) }); merr != nil {
+				if merr := a.retrying(ctx, func() error { return a.Store.MarkInDoubt(context.WithoutCancel(ctx), ids, serr.Error()) }); merr != nil {
 					recorded = false
 					a.Logger.Error("record notices in doubt", zap.String("incident_id", in.IncidentID), zap.Error(merr))
 				}
@@ -232,51 +228,28 @@ func (a *Activities) sendClaimed(ctx context.Context, in SendPageInput, cp store
 		for _, id := range ids {
 			delete(unsent, id)
 		}
-		if err = a.markSent(ctx, in.IncidentID, ids, result.MessageID, *res); err != nil {
+		if err = a.markSent(ctx, in.IncidentID, ids, result.MessageID); err != nil {
 			recorded = false
 			return err
 		}
 		res.Sent += len(ids)
-		activity.RecordHeartbeat(ctx, res.Sent)
 	}
 	return nil
 }
 
-// sendBeating sends one request and heartbeats while it runs, so that a dead worker's
-// page is retried within the heartbeat timeout rather than after the whole request's.
-func (a *Activities) sendBeating(ctx context.Context, page mail.Page, progress SendPageResult) (mail.Result, error) {
-	if !activity.IsActivity(ctx) {
-		return a.Mail.Send(ctx, page)
-	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		t := time.NewTicker(heartbeatEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				activity.RecordHeartbeat(ctx, progress.Sent)
-			}
-		}
-	}()
-	return a.Mail.Send(ctx, page)
-}
-
 // markSent records what SendGrid accepted. SendGrid has these notices: a failure to
-// record it (PostgreSQL down) is retried, heartbeating, for as long as the attempt lives,
+// record it (PostgreSQL down) is retried for as long as the attempt lives (the worker
+// heartbeats it meanwhile),
 // because a retried page would find them in doubt and, without delivery events, send them
 // again.
-func (a *Activities) markSent(ctx context.Context, incidentID string, ids []int64, messageID string, progress SendPageResult) error {
-	return a.retrying(ctx, progress, func() error { return a.Store.MarkSent(ctx, incidentID, ids, messageID) })
+func (a *Activities) markSent(ctx context.Context, incidentID string, ids []int64, messageID string) error {
+	return a.retrying(ctx, func() error { return a.Store.MarkSent(ctx, incidentID, ids, messageID) })
 }
 
-// retrying runs write until it succeeds or the attempt ends, heartbeating between tries:
+// retrying runs write until it succeeds or the attempt ends:
 // what it records (an answer SendGrid gave, a page's settled claim) would otherwise be
 // doubted by the next attempt.
-func (a *Activities) retrying(ctx context.Context, progress SendPageResult, write func() error) error {
+func (a *Activities) retrying(ctx context.Context, write func() error) error {
 	wait := 200 * time.Millisecond
 	for {
 		err := write()
@@ -284,9 +257,6 @@ func (a *Activities) retrying(ctx context.Context, progress SendPageResult, writ
 			return err
 		}
 		a.Logger.Warn("record a page's outcome: retrying", zap.Error(err))
-		if activity.IsActivity(ctx) {
-			activity.RecordHeartbeat(ctx, progress.Sent)
-		}
 		select {
 		case <-ctx.Done():
 			return err

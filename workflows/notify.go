@@ -51,8 +51,8 @@ func NotifyPassWorkflow(ctx workflow.Context, in PassInput) (PassResult, error) 
 	}
 	in.Runs++
 	planCtx := activityCtx(ctx, 5*time.Minute)
-	// A page heartbeats every few seconds, during its request too: a dead worker's page is
-	// retried within seconds. The attempt may run long while it records what SendGrid
+	// The worker heartbeats a page every few seconds, during its request too
+	// (worker.Options): a dead worker's page is retried within seconds. The attempt may run long while it records what SendGrid
 	// accepted through a database outage.
 	sendCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 5 * time.Minute,
