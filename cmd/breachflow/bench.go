@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/breachflow/breachflow/internal/bench"
+	"github.com/breachflow/breachflow/workflows"
 )
 
 func (a *app) benchCmd() *cobra.Command {
@@ -58,8 +59,9 @@ RSS is its own; --in-process-worker runs it in the bench process, as go test doe
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 30*time.Minute, "how long to wait for the last notice")
 	cmd.Flags().StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the notifying phase to this file (go tool pprof reads it); it covers the bench process, so add --in-process-worker to profile the worker")
 	cmd.Flags().BoolVar(&o.KeepDatabase, "keep-database", false, "leave the run's database in place")
-	cmd.Flags().IntVar(&o.Window, "window", 0, "concurrent page sends per pass (0: the default, 4)")
-	cmd.Flags().IntVar(&o.PlanLanes, "plan-lanes", 0, "planning lanes per pass (0: the default, 2)")
+	defaults := workflows.Timing{}.WithDefaults()
+	cmd.Flags().IntVar(&o.Window, "window", 0, fmt.Sprintf("concurrent page sends per pass (0: the default, %d)", defaults.Window))
+	cmd.Flags().IntVar(&o.PlanLanes, "plan-lanes", 0, fmt.Sprintf("planning lanes per pass (0: the default, %d)", defaults.PlanLanes))
 	cmd.Flags().BoolVar(&inProcess, "in-process-worker", false, "run the worker in the bench process instead of a process of its own")
 	return cmd
 }
